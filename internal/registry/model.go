@@ -1,0 +1,276 @@
+package registry
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/halyard-mesh/halyard/internal/config"
+	networking "istio.io/api/networking/v1alpha3"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// DefaultDomainSuffix is the cluster domain of service hostnames.
+const DefaultDomainSuffix = "cluster.local"
+
+// Model is the registry at one moment: services, pods and the endpoints that
+// join them. Build it with Build; it is read-only afterwards.
+type Model struct {
+	Services  []*Service // sorted by hostname
+	Pods      []Pod      // sorted by namespace and name
+	byHost    map[string]*Service
+	byProxyID map[string]*Pod
+	endpoints map[endpointKey][]Endpoint
+}
+
+type endpointKey struct {
+	host string
+	port uint32
+}
+
+// Build computes the registry from a config snapshot and the running pods.
+// Problems that do not stop the rest of the mesh (a Service whose targetPort
+// names no container port, say) are returned as warnings.
+func Build(cfg *config.Snapshot, pods []Pod, domainSuffix string) (*Model, []string) {
+	if domainSuffix == "" {
+		domainSuffix = DefaultDomainSuffix
+	}
+	m := &Model{
+		byHost:    map[string]*Service{},
+		byProxyID: map[string]*Pod{},
+		endpoints: map[endpointKey][]Endpoint{},
+	}
+	var warnings []string
+	for _, s := range cfg.Services {
+		svc := fromKubeService(s, domainSuffix)
+		m.add(svc)
+	}
+	for _, se := range cfg.ServiceEntries {
+		for _, svc := range fromServiceEntry(se) {
+			if _, dup := m.byHost[svc.Hostname]; dup {
+				warnings = append(warnings, fmt.Sprintf("registry: %s: host %q is already defined; ignored", se.Ref(), svc.Hostname))
+				continue
+			}
+			m.add(svc)
+		}
+	}
+	slices.SortFunc(m.Services, func(a, b *Service) int { return cmp.Compare(a.Hostname, b.Hostname) })
+
+	m.Pods = slices.Clone(pods)
+	slices.SortFunc(m.Pods, func(a, b Pod) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for i := range m.Pods {
+		if id := m.Pods[i].ProxyID; id != "" {
+			m.byProxyID[id] = &m.Pods[i]
+		}
+	}
+
+	for _, svc := range m.Services {
+		for _, port := range svc.Ports {
+			key := endpointKey{svc.Hostname, port.Port}
+			if svc.Selector == nil {
+				for _, se := range svc.StaticEndpoints {
+					m.endpoints[key] = append(m.endpoints[key], se.endpoint(port))
+				}
+				continue
+			}
+			for i := range m.Pods {
+				pod := &m.Pods[i]
+				if pod.Namespace != svc.Namespace || !pod.Ready || !selects(svc.Selector, pod.Labels) {
+					continue
+				}
+				pp, ok := targetPort(pod, port)
+				if !ok {
+					warnings = append(warnings, fmt.Sprintf("registry: service %s port %d: pod %s has no container port %q", svc.Hostname, port.Port, pod.Name, port.TargetPort))
+					continue
+				}
+				m.endpoints[key] = append(m.endpoints[key], podEndpoint(pod, pp))
+			}
+		}
+	}
+	return m, warnings
+}
+
+func (m *Model) add(svc *Service) {
+	m.Services = append(m.Services, svc)
+	m.byHost[svc.Hostname] = svc
+}
+
+// Service returns the service with that fully qualified hostname, or nil.
+func (m *Model) Service(hostname string) *Service { return m.byHost[hostname] }
+
+// Endpoints returns the endpoints behind a service port, in a stable order.
+func (m *Model) Endpoints(hostname string, port uint32) []Endpoint {
+	return m.endpoints[endpointKey{hostname, port}]
+}
+
+// PodByProxyID returns the pod whose sidecar has that xDS node ID.
+func (m *Model) PodByProxyID(id string) (*Pod, bool) {
+	p, ok := m.byProxyID[id]
+	return p, ok
+}
+
+// ServicesOf returns the Kubernetes services that select the pod.
+func (m *Model) ServicesOf(pod *Pod) []*Service {
+	var out []*Service
+	for _, svc := range m.Services {
+		if svc.Selector != nil && svc.Namespace == pod.Namespace && selects(svc.Selector, pod.Labels) {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+// TargetPort resolves a service port to the pod's container port.
+func TargetPort(pod *Pod, port Port) (PodPort, bool) { return targetPort(pod, port) }
+
+func targetPort(pod *Pod, port Port) (PodPort, bool) {
+	want := port.TargetPort
+	if want == "" {
+		want = strconv.Itoa(int(port.Port))
+	}
+	n, err := strconv.Atoi(want)
+	for _, pp := range pod.Ports {
+		if (err == nil && pp.ContainerPort == uint32(n)) || (err != nil && pp.Name == want) {
+			return pp, true
+		}
+	}
+	return PodPort{}, false
+}
+
+func podEndpoint(pod *Pod, pp PodPort) Endpoint {
+	addr := pp.InboundAddress
+	sidecar := addr != ""
+	if !sidecar {
+		addr = pp.AppAddress
+	}
+	host, portStr, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(portStr)
+	return Endpoint{Address: host, Port: uint32(p), Labels: pod.Labels, Pod: pod.Name, Sidecar: sidecar}
+}
+
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func fromKubeService(s config.Service, domainSuffix string) *Service {
+	svc := &Service{
+		Hostname:  fmt.Sprintf("%s.%s.svc.%s", s.Name, s.Namespace, domainSuffix),
+		Name:      s.Name,
+		Namespace: s.Namespace,
+		Selector:  map[string]string{},
+	}
+	for k, v := range s.Spec.Selector {
+		svc.Selector[k] = v
+	}
+	for _, p := range s.Spec.Ports {
+		appProto := ""
+		if p.AppProtocol != nil {
+			appProto = *p.AppProtocol
+		}
+		svc.Ports = append(svc.Ports, Port{
+			Name:       p.Name,
+			Port:       uint32(p.Port),
+			Protocol:   ProtocolOf(p.Name, appProto, p.Protocol),
+			TargetPort: p.TargetPort.String(),
+		})
+	}
+	for i, p := range svc.Ports {
+		if p.TargetPort == "0" {
+			svc.Ports[i].TargetPort = ""
+		}
+	}
+	return svc
+}
+
+func fromServiceEntry(se config.ServiceEntry) []*Service {
+	var out []*Service
+	for _, host := range se.Spec.Hosts {
+		svc := &Service{
+			Hostname:     host,
+			Name:         host,
+			Namespace:    se.Namespace,
+			MeshExternal: se.Spec.Location != networking.ServiceEntry_MESH_INTERNAL,
+		}
+		for _, p := range se.Spec.Ports {
+			tp := ""
+			if p.TargetPort != 0 {
+				tp = strconv.Itoa(int(p.TargetPort))
+			}
+			svc.Ports = append(svc.Ports, Port{Name: p.Name, Port: p.Number, Protocol: ProtocolOf(p.Name, p.Protocol, ""), TargetPort: tp})
+		}
+		for _, we := range se.Spec.Endpoints {
+			svc.StaticEndpoints = append(svc.StaticEndpoints, StaticEndpoint{Address: we.Address, Labels: we.Labels, Ports: we.Ports})
+		}
+		out = append(out, svc)
+	}
+	return out
+}
+
+// ProtocolOf applies Istio's protocol selection: an explicit protocol
+// (appProtocol, or a ServiceEntry port's protocol) wins, then the port
+// name's prefix before the first '-'.
+func ProtocolOf(name, explicit string, kubeProto corev1.Protocol) Protocol {
+	if kubeProto == corev1.ProtocolUDP || kubeProto == corev1.ProtocolSCTP {
+		return TCP
+	}
+	if p, ok := parseProtocol(explicit); ok {
+		return p
+	}
+	prefix, _, _ := strings.Cut(name, "-")
+	if p, ok := parseProtocol(prefix); ok {
+		return p
+	}
+	return Unsupported
+}
+
+func parseProtocol(s string) (Protocol, bool) {
+	switch strings.ToLower(s) {
+	case "http", "http-web", "kubernetes.io/http":
+		return HTTP, true
+	case "http2", "kubernetes.io/h2c":
+		return HTTP2, true
+	case "grpc", "grpc-web":
+		return GRPC, true
+	case "tcp", "mongo", "redis", "mysql":
+		return TCP, true
+	case "tls":
+		return TLS, true
+	case "https", "kubernetes.io/ws", "kubernetes.io/wss":
+		if strings.EqualFold(s, "https") {
+			return HTTPS, true
+		}
+		return HTTP, true
+	}
+	return "", false
+}
+
+// StaticEndpoint is a ServiceEntry endpoint: an address with optional
+// per-port-name overrides of the port number.
+type StaticEndpoint struct {
+	Address string
+	Labels  map[string]string
+	Ports   map[string]uint32
+}
+
+func (se StaticEndpoint) endpoint(p Port) Endpoint {
+	port := p.Port
+	if n, ok := se.Ports[p.Name]; ok {
+		port = n
+	} else if n, err := strconv.Atoi(p.TargetPort); err == nil && n > 0 {
+		port = uint32(n)
+	}
+	return Endpoint{Address: se.Address, Port: port, Labels: se.Labels}
+}

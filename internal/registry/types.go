@@ -1,0 +1,102 @@
+// Package registry is the control plane's service registry: the services the
+// mesh knows (from Kubernetes Services and Istio ServiceEntries), the pods
+// that run them, and the endpoints that join the two. It is computed afresh
+// from a config snapshot and the list of running pods, and never mutated.
+package registry
+
+// Protocol is a service port's application protocol, decided by Istio's
+// rules: appProtocol first, then the port name's prefix ("http-web", "grpc").
+type Protocol string
+
+const (
+	HTTP  Protocol = "HTTP"
+	HTTP2 Protocol = "HTTP2"
+	GRPC  Protocol = "GRPC"
+	TCP   Protocol = "TCP"
+	TLS   Protocol = "TLS"
+	HTTPS Protocol = "HTTPS"
+	// Unsupported means the name gave no protocol; Istio sniffs such ports,
+	// and Halyard treats them as HTTP/1.1 until transparent capture exists.
+	Unsupported Protocol = "UnsupportedProtocol"
+)
+
+// IsHTTP reports whether traffic on the port is routed at layer 7.
+func (p Protocol) IsHTTP() bool {
+	return p == HTTP || p == HTTP2 || p == GRPC || p == Unsupported
+}
+
+// IsHTTP2 reports whether upstream connections must speak HTTP/2.
+func (p Protocol) IsHTTP2() bool { return p == HTTP2 || p == GRPC }
+
+// Port is one port of a service.
+type Port struct {
+	Name     string
+	Port     uint32
+	Protocol Protocol
+	// TargetPort is the Service's targetPort: a number, or a container port
+	// name to look up in each pod ("" means the same number as Port).
+	TargetPort string
+}
+
+// Service is a host the mesh can route to.
+type Service struct {
+	Hostname  string // fully qualified: reviews.default.svc.cluster.local
+	Name      string // reviews (for a ServiceEntry, its first host)
+	Namespace string
+	Ports     []Port
+	// Selector picks the pods behind a Kubernetes Service; nil for a
+	// ServiceEntry, whose endpoints are listed in StaticEndpoints.
+	Selector        map[string]string
+	MeshExternal    bool
+	StaticEndpoints []StaticEndpoint
+}
+
+// Port returns the service port with that number, or false.
+func (s *Service) Port(n uint32) (Port, bool) {
+	for _, p := range s.Ports {
+		if p.Port == n {
+			return p, true
+		}
+	}
+	return Port{}, false
+}
+
+// PodPort is one container port of a pod, and where it can be reached.
+type PodPort struct {
+	Name          string
+	ContainerPort uint32
+	// AppAddress is where the application itself listens (host:port).
+	AppAddress string
+	// InboundAddress is where the pod's sidecar accepts traffic for this
+	// port; peers send here. Empty for a pod without a sidecar.
+	InboundAddress string
+}
+
+// Pod is one replica of a workload, as the local runner (or, later, the
+// Kubernetes informers) reports it.
+type Pod struct {
+	Name           string // reviews-v1-0
+	Namespace      string
+	Workload       string // the Deployment's name: reviews-v1
+	ServiceAccount string
+	Labels         map[string]string
+	Ports          []PodPort
+	// ProxyID is the xDS node ID of the pod's sidecar ("" for none).
+	ProxyID string
+	// OutboundAddress is where the sidecar accepts the application's
+	// outbound traffic in explicit mode (HTTP_PROXY); "" when not used.
+	OutboundAddress string
+	// AdminAddress is the sidecar's admin and health endpoint.
+	AdminAddress string
+	Ready        bool
+}
+
+// Endpoint is one address behind a service port.
+type Endpoint struct {
+	Address string // IP or hostname
+	Port    uint32
+	Labels  map[string]string
+	Pod     string // pod name; "" for ServiceEntry endpoints
+	// Sidecar tells whether a sidecar terminates traffic at this endpoint.
+	Sidecar bool
+}
