@@ -1,0 +1,159 @@
+// Package controlplane wires Halyard's control plane together: the last good
+// config snapshot and the running pods go into the registry, the registry
+// into per-proxy xDS snapshots, and those out over ADS (go-control-plane).
+// It also serves the admin HTTP API. It holds no translation logic itself.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/halyard-mesh/halyard/internal/config"
+	"github.com/halyard-mesh/halyard/internal/registry"
+)
+
+// Options configure a Server.
+type Options struct {
+	XDSAddress   string // e.g. 127.0.0.1:15010 (":0" picks a free port)
+	AdminAddress string // e.g. 127.0.0.1:15014
+	DomainSuffix string // cluster.local by default
+	Logger       *slog.Logger
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+}
+
+// Server is the control plane. Create it with New, feed it with SetConfig and
+// SetPods, and run it with Run.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	cache  cache.SnapshotCache
+	syncz  *syncTracker
+	pusher *pusher
+
+	xdsLn, adminLn net.Listener
+	ready          chan struct{}
+}
+
+// New returns a control plane that is not yet listening.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DomainSuffix == "" {
+		opts.DomainSuffix = registry.DefaultDomainSuffix
+	}
+	log := opts.Logger.With("component", "controlplane")
+	snapshots := cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log})
+	tracker := newSyncTracker(opts.Now)
+	return &Server{
+		opts:   opts,
+		log:    log,
+		cache:  snapshots,
+		syncz:  tracker,
+		pusher: newPusher(snapshots, tracker, opts.DomainSuffix, log),
+		ready:  make(chan struct{}),
+	}
+}
+
+// SetConfig replaces the served configuration with a validated snapshot.
+// The caller keeps calling it only with good snapshots, so the mesh keeps the
+// last good config when a file turns bad.
+func (s *Server) SetConfig(cfg *config.Snapshot) { s.pusher.setConfig(cfg) }
+
+// SetPods replaces the set of running pods.
+func (s *Server) SetPods(pods []registry.Pod) { s.pusher.setPods(pods) }
+
+// Model returns the registry the last push was computed from (nil before).
+func (s *Server) Model() *registry.Model { return s.pusher.model() }
+
+// Listen binds the xDS and admin addresses; Run serves them.
+func (s *Server) Listen() error {
+	var err error
+	if s.xdsLn, err = net.Listen("tcp", s.opts.XDSAddress); err != nil {
+		return fmt.Errorf("controlplane: xds listener: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", s.opts.AdminAddress); err != nil {
+		s.xdsLn.Close()
+		return fmt.Errorf("controlplane: admin listener: %w", err)
+	}
+	return nil
+}
+
+// XDSAddress is the bound xDS address (after Listen).
+func (s *Server) XDSAddress() string { return s.xdsLn.Addr().String() }
+
+// AdminAddress is the bound admin address (after Listen).
+func (s *Server) AdminAddress() string { return s.adminLn.Addr().String() }
+
+// Run serves ADS and the admin API until ctx is done. Listen must have
+// succeeded first.
+func (s *Server) Run(ctx context.Context) error {
+	if s.xdsLn == nil {
+		return errors.New("controlplane: Run before Listen")
+	}
+	grpcServer := grpc.NewServer(
+		grpc.MaxConcurrentStreams(1<<20),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
+	)
+	ads := xdsserver.NewServer(ctx, s.cache, s.syncz.callbacks(s.log))
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(grpcServer, ads)
+
+	admin := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errs <- grpcServer.Serve(s.xdsLn) }()
+	go func() {
+		defer wg.Done()
+		if err := admin.Serve(s.adminLn); !errors.Is(err, http.ErrServerClosed) {
+			errs <- err
+		}
+	}()
+	s.log.Info("control plane serving", "xds", s.XDSAddress(), "admin", s.AdminAddress())
+	close(s.ready)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+		err = fmt.Errorf("controlplane: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = admin.Shutdown(shutdownCtx)
+	stopped := make(chan struct{})
+	go func() { grpcServer.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-shutdownCtx.Done():
+		grpcServer.Stop()
+	}
+	wg.Wait()
+	return err
+}
+
+// cacheLogger adapts slog to go-control-plane's logger interface.
+type cacheLogger struct{ l *slog.Logger }
+
+func (c cacheLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Infof(f string, a ...any)  { c.l.Debug(fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Errorf(f string, a ...any) { c.l.Error(fmt.Sprintf(f, a...)) }

@@ -1,0 +1,217 @@
+// Package localmesh is the embedded mesh behind `halyard up`: it loads and
+// watches the config files, runs the control plane and the local runner,
+// keeps the state file current and tells the user what is happening.
+package localmesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/halyard-mesh/halyard/internal/config"
+	"github.com/halyard-mesh/halyard/internal/controlplane"
+	"github.com/halyard-mesh/halyard/internal/local"
+	"github.com/halyard-mesh/halyard/internal/registry"
+)
+
+// ExecClient is the sidecar-only pod `halyard exec` uses by default.
+var ExecClient = local.ClientPod{Name: "halyard-exec", Namespace: "default", ServiceAccount: "default"}
+
+// Options configure Run.
+type Options struct {
+	Paths        []string
+	StateDir     string
+	WorkDir      string
+	XDSAddress   string
+	AdminAddress string
+	ProxyBinary  string
+	PathPrefix   []string
+	ReadyTimeout time.Duration // how long to wait for every pod before saying so
+	PollInterval time.Duration // config file polling; 200ms by default
+	Out          io.Writer     // progress and summary
+	Logger       *slog.Logger
+	Getenv       func(string) string
+}
+
+// Run runs the mesh until ctx is done, then stops every process it started.
+func Run(ctx context.Context, o Options) error {
+	if o.PollInterval == 0 {
+		o.PollInterval = 200 * time.Millisecond
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 2 * time.Minute
+	}
+	m := &mesh{opts: o, out: o.Out, started: time.Now()}
+	return m.run(ctx)
+}
+
+type mesh struct {
+	opts    Options
+	out     io.Writer
+	started time.Time
+	cp      *controlplane.Server
+	runner  *local.Runner
+
+	mu        sync.Mutex // guards state and printing
+	state     local.State
+	lastDiags string
+}
+
+func (m *mesh) run(ctx context.Context) error {
+	if err := m.refuseSecondMesh(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.opts.StateDir, 0o755); err != nil {
+		return fmt.Errorf("up: state dir: %w", err)
+	}
+	cfg, diags := config.Load(m.opts.Paths...)
+	m.printDiagnostics(diags)
+	if cfg == nil {
+		return fmt.Errorf("up: the configuration has errors (see above)")
+	}
+
+	m.cp = controlplane.New(controlplane.Options{
+		XDSAddress: m.opts.XDSAddress, AdminAddress: m.opts.AdminAddress, Logger: m.opts.Logger,
+	})
+	if err := m.cp.Listen(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cpDone := make(chan error, 1)
+	go func() { cpDone <- m.cp.Run(ctx) }()
+	defer func() { cancel(); <-cpDone }()
+
+	m.state = local.State{
+		PID: os.Getpid(), StartedAt: m.started, ConfigPaths: m.opts.Paths,
+		XDSAddress: m.cp.XDSAddress(), AdminAddress: m.cp.AdminAddress(),
+	}
+	m.writeState()
+	defer local.RemoveState(m.opts.StateDir)
+
+	runner, err := local.New(ctx, local.Options{
+		StateDir: m.opts.StateDir, WorkDir: m.opts.WorkDir, ProxyBinary: m.opts.ProxyBinary,
+		XDSAddress: m.cp.XDSAddress(), PathPrefix: m.opts.PathPrefix,
+		Clients: []local.ClientPod{ExecClient}, Logger: m.opts.Logger, Getenv: m.opts.Getenv,
+		OnPods: m.podsChanged, OnEvent: m.podEvent,
+	})
+	if err != nil {
+		return err
+	}
+	m.runner = runner
+	defer runner.Wait()
+	defer cancel()
+
+	m.printf("control plane: xds %s, admin http://%s\n", m.cp.XDSAddress(), m.cp.AdminAddress())
+	m.cp.SetConfig(cfg)
+	if err := runner.Apply(cfg); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	go m.waitReady(ctx)
+	go config.Watch(ctx, m.opts.Paths, m.opts.PollInterval, m.configChanged)
+
+	select {
+	case <-ctx.Done():
+		m.printf("stopping: every process of the mesh is being stopped\n")
+		return nil
+	case err := <-cpDone:
+		cpDone <- err
+		return err
+	}
+}
+
+// refuseSecondMesh fails when another live `halyard up` owns the state dir.
+func (m *mesh) refuseSecondMesh() error {
+	st, err := local.ReadState(m.opts.StateDir)
+	if errors.Is(err, local.ErrNoMesh) || err != nil {
+		return nil
+	}
+	if local.Alive(st.PID) && st.PID != os.Getpid() {
+		return fmt.Errorf("up: a mesh is already running from %s (pid %d); stop it with `halyard down`", m.opts.StateDir, st.PID)
+	}
+	return nil
+}
+
+// configChanged is called by the watcher with every new version of the files.
+func (m *mesh) configChanged(cfg *config.Snapshot, diags []config.Diagnostic) {
+	if m.runner == nil {
+		return
+	}
+	m.printDiagnostics(diags)
+	if cfg == nil {
+		m.printf("config rejected: keeping the last good configuration\n")
+		return
+	}
+	m.cp.SetConfig(cfg)
+	if err := m.runner.Apply(cfg); err != nil {
+		m.printf("config applied with errors: %v\n", err)
+		return
+	}
+	m.printf("config applied (%s)\n", time.Now().Format("15:04:05.000"))
+}
+
+func (m *mesh) podsChanged(pods []registry.Pod) {
+	m.cp.SetPods(pods)
+	m.writeState()
+}
+
+func (m *mesh) podEvent(e local.Event) {
+	switch e.Kind {
+	case "ready":
+		m.printf("  ready    %-40s %s\n", e.Pod, e.After.Round(time.Millisecond))
+	case "unready":
+		m.printf("  unready  %s\n", e.Pod)
+	case "error":
+		m.printf("  error    %s: %s\n", e.Pod, e.Message)
+	case "created":
+		m.printf("  starting %s\n", e.Pod)
+	case "stopped":
+		m.printf("  stopped  %s\n", e.Pod)
+	}
+}
+
+func (m *mesh) printDiagnostics(diags []config.Diagnostic) {
+	var b strings.Builder
+	for _, d := range diags {
+		b.WriteString(d.String())
+		b.WriteByte('\n')
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b.String() == m.lastDiags {
+		return // already shown
+	}
+	m.lastDiags = b.String()
+	fmt.Fprint(m.out, b.String())
+}
+
+func (m *mesh) printf(format string, args ...any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fmt.Fprintf(m.out, format, args...)
+}
+
+// writeState publishes the pods and their addresses for exec and down.
+func (m *mesh) writeState() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.runner != nil {
+		pods, pids := m.runner.PodsWithPIDs()
+		m.state.Pods = m.state.Pods[:0]
+		for i, p := range pods {
+			m.state.Pods = append(m.state.Pods, local.PodState{
+				Name: p.Name, Namespace: p.Namespace, Workload: p.Workload, Labels: p.Labels,
+				OutboundAddress: p.OutboundAddress, AdminAddress: p.AdminAddress, Ready: p.Ready, PIDs: pids[i],
+			})
+		}
+	}
+	if err := local.WriteState(m.opts.StateDir, &m.state); err != nil {
+		m.opts.Logger.Error("write state", "error", err)
+	}
+}
