@@ -47,7 +47,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 2 * time.Minute
 	}
-	m := &mesh{opts: o, out: o.Out, started: time.Now()}
+	m := &mesh{opts: o, out: o.Out, started: time.Now(), running: make(chan struct{})}
 	return m.run(ctx)
 }
 
@@ -57,6 +57,7 @@ type mesh struct {
 	started time.Time
 	cp      *controlplane.Server
 	runner  *local.Runner
+	running chan struct{} // closed once the mesh runs and takes changes
 
 	mu        sync.Mutex // guards state and printing
 	state     local.State
@@ -70,8 +71,20 @@ func (m *mesh) run(ctx context.Context) error {
 	if err := os.MkdirAll(m.opts.StateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
 	}
-	cfg, diags := config.Load(m.opts.Paths...)
-	m.printDiagnostics(diags)
+	ctx, cancel := context.WithCancel(ctx)
+	var bg sync.WaitGroup // goroutines started here; waited for last
+	defer bg.Wait()
+	defer cancel()
+	// The watcher's first call is the initial load; later calls are changes,
+	// applied once everything below is running.
+	initial := make(chan *config.Snapshot, 1)
+	bg.Go(func() { config.Watch(ctx, m.opts.Paths, m.opts.PollInterval, m.onFiles(ctx, initial)) })
+	var cfg *config.Snapshot
+	select {
+	case cfg = <-initial:
+	case <-ctx.Done():
+		return nil
+	}
 	if cfg == nil {
 		return fmt.Errorf("up: the configuration has errors (see above)")
 	}
@@ -82,11 +95,8 @@ func (m *mesh) run(ctx context.Context) error {
 	if err := m.cp.Listen(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	cpDone := make(chan error, 1)
-	go func() { cpDone <- m.cp.Run(ctx) }()
-	defer func() { cancel(); <-cpDone }()
+	bg.Go(func() { cpDone <- m.cp.Run(ctx) })
 
 	m.state = local.State{
 		PID: os.Getpid(), StartedAt: m.started, ConfigPaths: m.opts.Paths,
@@ -113,16 +123,34 @@ func (m *mesh) run(ctx context.Context) error {
 	if err := runner.Apply(cfg); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
-	go m.waitReady(ctx)
-	go config.Watch(ctx, m.opts.Paths, m.opts.PollInterval, m.configChanged)
+	bg.Go(func() { m.waitReady(ctx) })
+	close(m.running)
 
 	select {
 	case <-ctx.Done():
 		m.printf("stopping: every process of the mesh is being stopped\n")
 		return nil
 	case err := <-cpDone:
-		cpDone <- err
 		return err
+	}
+}
+
+// onFiles returns the watcher's callback: its first call is the initial
+// load, handed to run; later calls are changes, applied once the mesh runs.
+func (m *mesh) onFiles(ctx context.Context, initial chan<- *config.Snapshot) func(*config.Snapshot, []config.Diagnostic) {
+	first := true
+	return func(cfg *config.Snapshot, diags []config.Diagnostic) {
+		if first {
+			first = false
+			m.printDiagnostics(diags)
+			initial <- cfg
+			return
+		}
+		select {
+		case <-m.running:
+			m.configChanged(cfg, diags)
+		case <-ctx.Done():
+		}
 	}
 }
 
@@ -140,9 +168,6 @@ func (m *mesh) refuseSecondMesh() error {
 
 // configChanged is called by the watcher with every new version of the files.
 func (m *mesh) configChanged(cfg *config.Snapshot, diags []config.Diagnostic) {
-	if m.runner == nil {
-		return
-	}
 	m.printDiagnostics(diags)
 	if cfg == nil {
 		m.printf("config rejected: keeping the last good configuration\n")
