@@ -1,0 +1,63 @@
+package xds
+
+import (
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/halyard-mesh/halyard/internal/registry"
+)
+
+// endpoints builds one ClusterLoadAssignment per outbound EDS cluster. A
+// subset cluster holds the endpoints whose labels match the subset's.
+func (g *generator) endpoints() []types.Resource {
+	var out []types.Resource
+	for _, c := range g.outboundClusters() {
+		var eps []registry.Endpoint
+		for _, ep := range g.model.Endpoints(c.svc.Hostname, c.port.Port) {
+			if c.subset == nil || labelsMatch(c.subset.Labels, ep.Labels) {
+				eps = append(eps, ep)
+			}
+		}
+		out = append(out, loadAssignment(c.name, eps))
+	}
+	return out
+}
+
+// loadAssignment puts the endpoints in one locality; the locality and each
+// endpoint have weight 1 (gRPC's xDS client needs the locality weight). A
+// cluster without endpoints gets no locality.
+func loadAssignment(name string, eps []registry.Endpoint) *endpoint.ClusterLoadAssignment {
+	cla := &endpoint.ClusterLoadAssignment{ClusterName: name}
+	if len(eps) == 0 {
+		return cla
+	}
+	loc := &endpoint.LocalityLbEndpoints{
+		Locality:            &core.Locality{},
+		LoadBalancingWeight: wrapperspb.UInt32(1),
+	}
+	for _, ep := range eps {
+		loc.LbEndpoints = append(loc.LbEndpoints, &endpoint.LbEndpoint{
+			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+				Address: socketAddressOf(ep.Address, ep.Port),
+			}},
+			LoadBalancingWeight: wrapperspb.UInt32(1),
+			Metadata:            workloadMetadata(ep.Pod),
+		})
+	}
+	cla.Endpoints = []*endpoint.LocalityLbEndpoints{loc}
+	return cla
+}
+
+// workloadMetadata is filter_metadata["istio"] = {workload: <pod>}; none
+// for an endpoint without a pod (a ServiceEntry address).
+func workloadMetadata(pod string) *core.Metadata {
+	if pod == "" {
+		return nil
+	}
+	return &core.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		"istio": {Fields: map[string]*structpb.Value{"workload": structpb.NewStringValue(pod)}},
+	}}
+}

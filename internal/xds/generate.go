@@ -1,0 +1,111 @@
+// Package xds translates the registry model, VirtualServices and
+// DestinationRules into the Envoy xDS v3 resources of one sidecar proxy,
+// following the shapes in docs/ARCHITECTURE.md ("xDS conventions") and
+// Istio's semantics: one file per resource type (listeners.go, routes.go,
+// clusters.go, endpoints.go), rule selection in rules.go, names in names.go.
+package xds
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/halyard-mesh/halyard/internal/config"
+	"github.com/halyard-mesh/halyard/internal/registry"
+)
+
+// Input is everything the translation reads: one registry model and the
+// routing configuration of one config snapshot.
+type Input struct {
+	Model            *registry.Model
+	VirtualServices  []config.VirtualService
+	DestinationRules []config.DestinationRule
+	DomainSuffix     string // "cluster.local" when empty
+	// RootNamespace holds DestinationRules that apply to every proxy
+	// (Istio's meshConfig.rootNamespace); "istio-system" when empty.
+	RootNamespace string
+}
+
+// generator holds one Generate call's inputs and indexes.
+type generator struct {
+	model  *registry.Model
+	pod    *registry.Pod
+	suffix string
+	root   string
+	vss    []vsEntry                // VirtualServices bound to the mesh, by namespace/name
+	drs    []config.DestinationRule // sorted by namespace/name
+}
+
+// Generate returns the resources for the proxy of one pod, keyed by
+// go-control-plane resource type URL (resource.ListenerType, RouteType,
+// ClusterType, EndpointType), each slice sorted by name. Identical inputs
+// give identical output.
+func Generate(in *Input, pod *registry.Pod) (map[string][]types.Resource, error) {
+	if in == nil || in.Model == nil {
+		return nil, errors.New("xds: no registry model")
+	}
+	if pod == nil {
+		return nil, errors.New("xds: no pod")
+	}
+	g := newGenerator(in, pod)
+	listeners, err := g.listeners()
+	if err != nil {
+		return nil, err
+	}
+	clusters, err := g.clusters()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]types.Resource{
+		resource.ListenerType: listeners,
+		resource.RouteType:    g.routeConfigs(),
+		resource.ClusterType:  clusters,
+		resource.EndpointType: g.endpoints(),
+	}
+	for _, res := range out {
+		sortByName(res)
+	}
+	return out, nil
+}
+
+func newGenerator(in *Input, pod *registry.Pod) *generator {
+	g := &generator{
+		model:  in.Model,
+		pod:    pod,
+		suffix: cmp.Or(in.DomainSuffix, registry.DefaultDomainSuffix),
+		root:   cmp.Or(in.RootNamespace, DefaultRootNamespace),
+	}
+	g.vss = meshVirtualServices(in.VirtualServices, pod.Namespace, g.suffix)
+	g.drs = slices.Clone(in.DestinationRules)
+	slices.SortStableFunc(g.drs, func(a, b config.DestinationRule) int { return compareMeta(a.Meta, b.Meta) })
+	return g
+}
+
+func compareMeta(a, b config.Meta) int {
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+}
+
+func sortByName(res []types.Resource) {
+	slices.SortStableFunc(res, func(a, b types.Resource) int {
+		return cmp.Compare(cachev3.GetResourceName(a), cachev3.GetResourceName(b))
+	})
+}
+
+// toAny wraps a typed config, marshalled deterministically so that the
+// snapshot version only changes when the content does.
+func toAny(m proto.Message) *anypb.Any {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
+		// Only fixed configs are wrapped (no user-written strings that could
+		// be invalid UTF-8), so marshalling cannot fail.
+		panic(fmt.Sprintf("xds: marshal %T: %v", m, err))
+	}
+	return a
+}

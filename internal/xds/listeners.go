@@ -1,0 +1,200 @@
+package xds
+
+import (
+	"fmt"
+	"slices"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/halyard-mesh/halyard/internal/registry"
+)
+
+// listeners builds virtualOutbound, one 0.0.0.0_<port> listener per
+// HTTP-family service port in the mesh, and one inbound|<port> listener per
+// pod port that has a sidecar inbound address.
+func (g *generator) listeners() ([]types.Resource, error) {
+	vo, err := g.virtualOutbound()
+	if err != nil {
+		return nil, err
+	}
+	out := []types.Resource{vo}
+	for _, port := range g.httpPorts() {
+		out = append(out, outboundHTTPListener(port))
+	}
+	for _, pp := range g.pod.Ports {
+		if pp.InboundAddress == "" {
+			continue
+		}
+		l, err := inboundListener(pp, g.inboundProtocol(pp))
+		if err != nil {
+			return nil, fmt.Errorf("xds: pod %s/%s port %d: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (g *generator) virtualOutbound() (*listener.Listener, error) {
+	addr := g.pod.OutboundAddress
+	explicit := addr != ""
+	if !explicit {
+		addr = TransparentOutboundAddress
+	}
+	sa, err := socketAddress(addr)
+	if err != nil {
+		return nil, fmt.Errorf("xds: pod %s/%s outbound address: %w", g.pod.Namespace, g.pod.Name, err)
+	}
+	l := &listener.Listener{
+		Name:             VirtualOutboundListener,
+		Address:          sa,
+		UseOriginalDst:   wrapperspb.Bool(true),
+		TrafficDirection: core.TrafficDirection_OUTBOUND,
+		FilterChains:     []*listener.FilterChain{tcpProxyChain(PassthroughCluster)},
+	}
+	if explicit {
+		l.ListenerFilters = []*listener.ListenerFilter{{
+			Name:       ExplicitProxyFilter,
+			ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: toAny(&structpb.Struct{})},
+		}}
+	}
+	return l, nil
+}
+
+// httpPorts lists, sorted, every port number that some service in the
+// mesh serves with an HTTP-family protocol.
+func (g *generator) httpPorts() []uint32 {
+	var ports []uint32
+	for _, svc := range g.model.Services {
+		for _, p := range svc.Ports {
+			if p.Protocol.IsHTTP() && !slices.Contains(ports, p.Port) {
+				ports = append(ports, p.Port)
+			}
+		}
+	}
+	slices.Sort(ports)
+	return ports
+}
+
+func outboundHTTPListener(port uint32) *listener.Listener {
+	name := OutboundListenerName(port)
+	m := httpConnectionManager("outbound_"+name, &hcm.Rds{
+		RouteConfigName: RouteConfigName(port),
+		ConfigSource:    adsConfigSource(),
+	}, nil)
+	return &listener.Listener{
+		Name:             name,
+		Address:          socketAddressOf("0.0.0.0", port),
+		BindToPort:       wrapperspb.Bool(false),
+		TrafficDirection: core.TrafficDirection_OUTBOUND,
+		FilterChains:     []*listener.FilterChain{{Filters: []*listener.Filter{m}}},
+	}
+}
+
+// inboundProtocol is the protocol of a pod port, taken from the first
+// service (by hostname) selecting the pod whose target port it is. A port
+// no service targets is Unsupported, which is routed as HTTP.
+func (g *generator) inboundProtocol(pp registry.PodPort) registry.Protocol {
+	for _, svc := range g.model.ServicesOf(g.pod) {
+		for _, p := range svc.Ports {
+			if tp, ok := registry.TargetPort(g.pod, p); ok && tp.ContainerPort == pp.ContainerPort {
+				return p.Protocol
+			}
+		}
+	}
+	return registry.Unsupported
+}
+
+func inboundListener(pp registry.PodPort, proto registry.Protocol) (*listener.Listener, error) {
+	sa, err := socketAddress(pp.InboundAddress)
+	if err != nil {
+		return nil, err
+	}
+	name := InboundListenerName(pp.ContainerPort)
+	cluster := InboundClusterName(pp.ContainerPort)
+	chain := tcpProxyChain(cluster)
+	if proto.IsHTTP() {
+		rc := &route.RouteConfiguration{
+			Name: name,
+			VirtualHosts: []*route.VirtualHost{{
+				Name:    fmt.Sprintf("inbound|http|%d", pp.ContainerPort),
+				Domains: []string{"*"},
+				Routes:  []*route.Route{clusterRoute(prefixMatch("/"), cluster, "default")},
+			}},
+		}
+		statPrefix := fmt.Sprintf("inbound_0.0.0.0_%d", pp.ContainerPort)
+		chain = &listener.FilterChain{Filters: []*listener.Filter{
+			httpConnectionManager(statPrefix, nil, rc),
+		}}
+	}
+	return &listener.Listener{
+		Name:             name,
+		Address:          sa,
+		TrafficDirection: core.TrafficDirection_INBOUND,
+		FilterChains:     []*listener.FilterChain{chain},
+	}, nil
+}
+
+// httpConnectionManager builds an HCM filter that takes its routes from RDS
+// (rds) or inline (rc).
+func httpConnectionManager(statPrefix string, rds *hcm.Rds, rc *route.RouteConfiguration) *listener.Filter {
+	m := &hcm.HttpConnectionManager{
+		StatPrefix: statPrefix,
+		CodecType:  hcm.HttpConnectionManager_AUTO,
+		HttpFilters: []*hcm.HttpFilter{{
+			Name:       wellknown.Router,
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: toAny(&router.Router{})},
+		}},
+	}
+	if rds != nil {
+		m.RouteSpecifier = &hcm.HttpConnectionManager_Rds{Rds: rds}
+	} else {
+		m.RouteSpecifier = &hcm.HttpConnectionManager_RouteConfig{RouteConfig: rc}
+	}
+	return &listener.Filter{
+		Name:       wellknown.HTTPConnectionManager,
+		ConfigType: &listener.Filter_TypedConfig{TypedConfig: toAny(m)},
+	}
+}
+
+func tcpProxyChain(cluster string) *listener.FilterChain {
+	p := &tcp.TcpProxy{
+		StatPrefix:       cluster,
+		ClusterSpecifier: &tcp.TcpProxy_Cluster{Cluster: cluster},
+	}
+	return &listener.FilterChain{Filters: []*listener.Filter{{
+		Name:       wellknown.TCPProxy,
+		ConfigType: &listener.Filter_TypedConfig{TypedConfig: toAny(p)},
+	}}}
+}
+
+func adsConfigSource() *core.ConfigSource {
+	return &core.ConfigSource{
+		ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
+		ResourceApiVersion:    core.ApiVersion_V3,
+	}
+}
+
+// socketAddress parses "host:port" into an Envoy address.
+func socketAddress(addr string) (*core.Address, error) {
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	return socketAddressOf(host, port), nil
+}
+
+func socketAddressOf(host string, port uint32) *core.Address {
+	return &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+		Address:       host,
+		PortSpecifier: &core.SocketAddress_PortValue{PortValue: port},
+	}}}
+}
