@@ -1,7 +1,3 @@
-// Package config turns Kubernetes-style YAML files into typed objects:
-// Kubernetes kinds as k8s.io/api types and Istio kinds as the official
-// istio.io/api protobuf types. It validates strictly, reports every problem
-// with file, line, kind/name and field path, and watches files for changes.
 package config
 
 import (

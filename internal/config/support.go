@@ -1,0 +1,187 @@
+package config
+
+// This file is the data behind "never a silent ignore": for each applied
+// kind, the fields Halyard acts on today. A rule covers its whole subtree.
+// Any other field set in a document gets one warning at the root of the
+// unsupported subtree. To support a new field, add a rule here (and
+// regenerate docs/config-reference.md with `go test ./internal/config
+// -update`).
+
+// fieldStatus says what Halyard does with a field.
+type fieldStatus int
+
+const (
+	// supported: Halyard acts on the field.
+	supported fieldStatus = iota
+	// ignoredLocally: the field has no meaning when running on one machine
+	// (resources, scheduling, ...); it is warned about and ignored.
+	ignoredLocally
+)
+
+// fieldRule is one entry of a support table. path is a pattern: list
+// elements are written [] and map entries [*].
+type fieldRule struct {
+	path   string
+	status fieldStatus
+	note   string
+}
+
+// Messages of the support warnings.
+const (
+	msgNotSupported = "field not yet supported; ignored"
+	msgNoEffect     = "field has no effect when running locally; ignored"
+)
+
+func ok(path string, note ...string) fieldRule {
+	r := fieldRule{path: path, status: supported}
+	if len(note) > 0 {
+		r.note = note[0]
+	}
+	return r
+}
+
+func local(paths ...string) []fieldRule {
+	rules := make([]fieldRule, len(paths))
+	for i, p := range paths {
+		rules[i] = fieldRule{path: p, status: ignoredLocally}
+	}
+	return rules
+}
+
+// commonRules apply to every applied kind.
+var commonRules = concat(
+	[]fieldRule{
+		ok("apiVersion"), ok("kind"), ok("metadata.name"),
+		ok("metadata.namespace", `defaults to "default" for namespaced kinds`),
+		ok("metadata.labels"), ok("metadata.annotations"),
+	},
+	local("metadata.uid", "metadata.resourceVersion", "metadata.generation", "metadata.creationTimestamp",
+		"metadata.deletionTimestamp", "metadata.deletionGracePeriodSeconds", "metadata.managedFields",
+		"metadata.selfLink", "metadata.ownerReferences", "metadata.finalizers", "status"),
+)
+
+// kindRules are the support tables, one per applied kind, in the order of
+// the reference documentation.
+var kindRules = []struct {
+	kind  string
+	rules []fieldRule
+}{
+	{"Namespace", local("spec.finalizers")},
+	{"ServiceAccount", local("secrets", "imagePullSecrets", "automountServiceAccountToken")},
+	{"Service", serviceRules},
+	{"Deployment", deploymentRules},
+	{"VirtualService", virtualServiceRules},
+	{"DestinationRule", destinationRuleRules},
+	{"ServiceEntry", serviceEntryRules},
+}
+
+var serviceRules = concat(
+	[]fieldRule{
+		ok("spec.ports[].name", "required when there is more than one port"),
+		ok("spec.ports[].port"), ok("spec.ports[].targetPort", "a number or the name of a container port"),
+		ok("spec.ports[].protocol"), ok("spec.ports[].appProtocol", "used for protocol selection, as in Istio"),
+		ok("spec.selector"),
+		ok("spec.type", "ClusterIP; NodePort and LoadBalancer are warned and treated as ClusterIP; ExternalName is warned as not yet supported"),
+		ok("spec.clusterIP", `"None" makes a headless Service`),
+		ok("spec.sessionAffinity", "None; ClientIP is warned as not yet supported"),
+	},
+	local("spec.clusterIPs", "spec.ipFamilies", "spec.ipFamilyPolicy", "spec.internalTrafficPolicy",
+		"spec.externalTrafficPolicy", "spec.ports[].nodePort", "spec.healthCheckNodePort",
+		"spec.allocateLoadBalancerNodePorts", "spec.loadBalancerClass", "spec.loadBalancerIP",
+		"spec.loadBalancerSourceRanges"),
+)
+
+const (
+	podSpec   = "spec.template.spec."
+	container = podSpec + "containers[]."
+)
+
+var deploymentRules = concat(
+	[]fieldRule{
+		ok("spec.replicas", "each replica is one local pod"),
+		ok("spec.selector", "must match the template's labels"),
+		ok("spec.template.metadata.labels"), ok("spec.template.metadata.annotations"),
+		ok("spec.template.metadata.name"),
+		ok(podSpec + "serviceAccountName"),
+		ok(container + "name"), ok(container+"image", "recorded; Halyard runs command and args, not the image"),
+		ok(container+"command", "required: run as a local process"),
+		ok(container+"args", "$(VAR) references to env are expanded as Kubernetes does"),
+		ok(container + "env[].name"), ok(container + "env[].value"),
+		ok(container + "ports[].name"), ok(container + "ports[].containerPort"), ok(container + "ports[].protocol"),
+		ok(container + "readinessProbe.httpGet.path"), ok(container + "readinessProbe.httpGet.port"),
+		ok(container + "readinessProbe.tcpSocket.port"),
+	},
+	local("spec.strategy", "spec.minReadySeconds", "spec.revisionHistoryLimit", "spec.progressDeadlineSeconds",
+		"spec.template.metadata.creationTimestamp",
+		podSpec+"volumes", podSpec+"nodeSelector", podSpec+"nodeName", podSpec+"affinity", podSpec+"tolerations",
+		podSpec+"securityContext", podSpec+"imagePullSecrets", podSpec+"priorityClassName", podSpec+"priority",
+		podSpec+"schedulerName", podSpec+"dnsPolicy", podSpec+"dnsConfig", podSpec+"restartPolicy",
+		podSpec+"terminationGracePeriodSeconds", podSpec+"topologySpreadConstraints",
+		podSpec+"automountServiceAccountToken", podSpec+"enableServiceLinks", podSpec+"preemptionPolicy",
+		podSpec+"runtimeClassName", podSpec+"overhead", podSpec+"resources",
+		container+"resources", container+"resizePolicy", container+"imagePullPolicy", container+"securityContext",
+		container+"volumeMounts", container+"volumeDevices", container+"terminationMessagePath",
+		container+"terminationMessagePolicy"),
+)
+
+const (
+	httpMatch = "spec.http[].match[]."
+	httpRoute = "spec.http[].route[]."
+)
+
+var virtualServiceRules = []fieldRule{
+	ok("spec.hosts", "short names are resolved in the VirtualService's namespace"),
+	ok("spec.gateways", `applies to sidecars when empty or when it lists "mesh"; a VirtualService bound only to gateways is warned`),
+	ok("spec.http[].name"),
+	ok(httpMatch + "name"), ok(httpMatch+"uri", "exact, prefix or regex (RE2)"),
+	ok(httpMatch+"headers", "{} matches the header's presence"), ok(httpMatch + "withoutHeaders"),
+	ok(httpMatch + "method"), ok(httpMatch + "authority"), ok(httpMatch+"queryParams", "{} matches the parameter's presence"),
+	ok(httpMatch + "ignoreUriCase"), ok(httpMatch+"scheme", "matched against the request's scheme"),
+	ok(httpMatch+"port", "the match applies only on that port"),
+	ok(httpMatch+"sourceLabels", "the match applies only to proxies of pods with those labels"),
+	ok(httpMatch+"sourceNamespace", "the match applies only to proxies in that namespace"),
+	ok(httpMatch+"gateways", `the match applies to sidecars only when empty or when it lists "mesh"`),
+	ok(httpRoute + "destination.host"), ok(httpRoute + "destination.subset"),
+	ok(httpRoute + "destination.port.number"),
+	ok(httpRoute+"weight", "relative weights, as in Istio: they need not add up to 100"),
+}
+
+var destinationRuleRules = []fieldRule{
+	ok("spec.host"),
+	ok("spec.trafficPolicy.loadBalancer.simple", "ROUND_ROBIN, LEAST_REQUEST (LEAST_CONN), RANDOM; PASSTHROUGH is warned"),
+	ok("spec.subsets[].name"), ok("spec.subsets[].labels"),
+	ok("spec.subsets[].trafficPolicy.loadBalancer.simple", "overrides the top-level policy"),
+	ok("spec.trafficPolicy.portLevelSettings[].port.number"),
+	ok("spec.trafficPolicy.portLevelSettings[].loadBalancer.simple", "overrides the policy on that port"),
+	ok("spec.subsets[].trafficPolicy.portLevelSettings[].port.number"),
+	ok("spec.subsets[].trafficPolicy.portLevelSettings[].loadBalancer.simple"),
+	ok("spec.exportTo", `"." or "*" and namespace names, as in Istio`),
+	ok("spec.workloadSelector", "the rule applies only to proxies of pods with those labels"),
+}
+
+var serviceEntryRules = []fieldRule{
+	ok("spec.hosts"),
+	ok("spec.ports[].number"), ok("spec.ports[].protocol"), ok("spec.ports[].name"), ok("spec.ports[].targetPort"),
+	ok("spec.endpoints[].address", "an IP address with resolution STATIC"),
+	ok("spec.endpoints[].ports"), ok("spec.endpoints[].labels"),
+	ok("spec.resolution", "STATIC and NONE; DNS and DNS_ROUND_ROBIN are warned as not yet supported"),
+	ok("spec.location"),
+}
+
+func concat(lists ...[]fieldRule) []fieldRule {
+	var out []fieldRule
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// supportFor returns the support table of an applied kind.
+func supportFor(kind string) []fieldRule {
+	for _, k := range kindRules {
+		if k.kind == kind {
+			return concat(commonRules, k.rules)
+		}
+	}
+	return commonRules
+}
