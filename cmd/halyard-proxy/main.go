@@ -1,0 +1,115 @@
+// Command halyard-proxy is Halyard's sidecar proxy: an xDS v3 client (ADS
+// over gRPC) that routes the pod's HTTP and gRPC traffic.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/halyard-mesh/halyard/internal/proxy/admin"
+	"github.com/halyard-mesh/halyard/internal/proxy/sidecar"
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// metadataFlag collects repeated --metadata KEY=VALUE flags.
+type metadataFlag map[string]string
+
+func (m metadataFlag) String() string { return fmt.Sprint(map[string]string(m)) }
+
+func (m metadataFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	m[k] = val
+	return nil
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "halyard-proxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("halyard-proxy", flag.ContinueOnError)
+	xdsAddr := fs.String("xds-address", "127.0.0.1:15010", "address of the ADS server (insecure gRPC)")
+	nodeID := fs.String("node-id", "", "xDS node id: sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local")
+	adminAddr := fs.String("admin-address", "127.0.0.1:15021", "address of the admin endpoints (/healthz/ready, /config_dump)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	drain := fs.Duration("drain-timeout", 5*time.Second, "how long removed listeners drain in-flight requests")
+	md := metadataFlag{}
+	fs.Var(md, "metadata", "node metadata KEY=VALUE (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *nodeID == "" {
+		return errors.New("--node-id is required")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	meta := make(map[string]any, len(md))
+	for k, v := range md {
+		meta[k] = v
+	}
+	metaStruct, err := structpb.NewStruct(meta)
+	if err != nil {
+		return fmt.Errorf("--metadata: %w", err)
+	}
+	node := &corev3.Node{
+		Id:                   *nodeID,
+		Metadata:             metaStruct,
+		UserAgentName:        "halyard-proxy",
+		UserAgentVersionType: &corev3.Node_UserAgentVersion{UserAgentVersion: version},
+	}
+
+	conn, err := grpc.NewClient(*xdsAddr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithNoProxy(), // the pod's HTTP(S)_PROXY points at this proxy itself
+	)
+	if err != nil {
+		return fmt.Errorf("xds: %w", err)
+	}
+	defer conn.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	adminLn, err := net.Listen("tcp", *adminAddr)
+	if err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain})
+	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr, "admin", adminLn.Addr().String())
+
+	adminErr := make(chan error, 1)
+	go func() { adminErr <- admin.Serve(ctx, adminLn, admin.Handler(p), log) }()
+	runErr := p.Run(ctx)
+	stop()
+	if err := <-adminErr; err != nil && runErr == nil {
+		runErr = fmt.Errorf("admin: %w", err)
+	}
+	log.Info("halyard-proxy stopped")
+	return runErr
+}

@@ -1,0 +1,172 @@
+package compile
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+
+	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
+	"github.com/halyard-mesh/halyard/internal/proxy/listener"
+)
+
+// Listener filter and filter names.
+const (
+	ExplicitProxyFilter = "halyard.listener.explicit_proxy"
+	hcmFilter           = "envoy.filters.network.http_connection_manager"
+	tcpProxyFilter      = "envoy.filters.network.tcp_proxy"
+	routerFilter        = "envoy.filters.http.router"
+
+	hcmType      = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+	tcpProxyType = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+	routerType   = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+)
+
+// listenerFiltersIgnored are listener filters whose job the proxy does
+// without them (or that do not apply to it).
+var listenerFiltersIgnored = map[string]bool{
+	"envoy.filters.listener.original_dst":   true,
+	"envoy.filters.listener.tls_inspector":  true,
+	"envoy.filters.listener.http_inspector": true,
+}
+
+// Listeners compiles an LDS resource set. It returns the listeners and the
+// sorted names of the RDS route configurations they reference.
+func Listeners(res []*listenerv3.Listener) ([]listener.Config, []string, error) {
+	out := make([]listener.Config, 0, len(res))
+	var routes []string
+	for _, l := range res {
+		c, err := compileListener(l)
+		if err != nil {
+			return nil, nil, &Error{Kind: "listener", Name: l.GetName(), Err: err}
+		}
+		if c.HTTP != nil && c.HTTP.Routes == nil {
+			routes = append(routes, c.HTTP.RouteConfigName)
+		}
+		out = append(out, c)
+	}
+	slices.Sort(routes)
+	return out, slices.Compact(routes), nil
+}
+
+func compileListener(l *listenerv3.Listener) (listener.Config, error) {
+	c := listener.Config{
+		Name:       l.GetName(),
+		BindToPort: boolValue(l.GetBindToPort(), true),
+		Inbound:    l.GetTrafficDirection() == corev3.TrafficDirection_INBOUND,
+	}
+	if c.Name == "" {
+		return c, errors.New("listener has no name")
+	}
+	addr, err := socketAddress(l.GetAddress())
+	if err != nil {
+		return c, fmt.Errorf("address: %w", err)
+	}
+	c.Address = addr
+	for _, lf := range l.GetListenerFilters() {
+		switch name := lf.GetName(); {
+		case name == ExplicitProxyFilter:
+			c.ExplicitProxy = true
+		case listenerFiltersIgnored[name]:
+		default:
+			return c, fmt.Errorf("unsupported listener filter %q", name)
+		}
+	}
+	chains := l.GetFilterChains()
+	if len(chains) == 0 && l.GetDefaultFilterChain() != nil {
+		chains = []*listenerv3.FilterChain{l.GetDefaultFilterChain()}
+	}
+	switch {
+	case len(chains) == 0:
+		return c, errors.New("listener has no filter chain")
+	case len(chains) > 1:
+		return c, fmt.Errorf("%d filter chains: only one is supported", len(chains))
+	}
+	fc := chains[0]
+	if fc.GetTransportSocket() != nil {
+		return c, errors.New("transport sockets (TLS) are not supported")
+	}
+	filters := fc.GetFilters()
+	if len(filters) == 0 {
+		return c, errors.New("filter chain has no filters")
+	}
+	if len(filters) > 1 {
+		return c, fmt.Errorf("unsupported network filter %q before the terminal filter", filters[0].GetName())
+	}
+	f := filters[len(filters)-1]
+	tc := f.GetTypedConfig()
+	switch {
+	case f.GetName() == hcmFilter || tc.GetTypeUrl() == hcmType:
+		h := &hcmv3.HttpConnectionManager{}
+		if tc == nil || tc.GetTypeUrl() != hcmType {
+			return c, fmt.Errorf("filter %q: typed_config must be %s", f.GetName(), hcmType)
+		}
+		if err := tc.UnmarshalTo(h); err != nil {
+			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
+		}
+		hc, err := compileHCM(h)
+		if err != nil {
+			return c, fmt.Errorf("http_connection_manager: %w", err)
+		}
+		c.HTTP = hc
+	case f.GetName() == tcpProxyFilter || tc.GetTypeUrl() == tcpProxyType:
+		t := &tcpproxyv3.TcpProxy{}
+		if tc == nil || tc.GetTypeUrl() != tcpProxyType {
+			return c, fmt.Errorf("filter %q: typed_config must be %s", f.GetName(), tcpProxyType)
+		}
+		if err := tc.UnmarshalTo(t); err != nil {
+			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
+		}
+		if t.GetCluster() == "" {
+			return c, errors.New("tcp_proxy: only a single cluster is supported")
+		}
+		c.TCP = &listener.TCPProxy{Cluster: t.GetCluster()}
+	default:
+		return c, fmt.Errorf("unsupported network filter %q", f.GetName())
+	}
+	return c, nil
+}
+
+func compileHCM(h *hcmv3.HttpConnectionManager) (*hcm.Config, error) {
+	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true)}
+	switch rs := h.GetRouteSpecifier().(type) {
+	case *hcmv3.HttpConnectionManager_Rds:
+		if rs.Rds.GetRouteConfigName() == "" {
+			return nil, errors.New("rds without route_config_name")
+		}
+		c.RouteConfigName = rs.Rds.GetRouteConfigName()
+	case *hcmv3.HttpConnectionManager_RouteConfig:
+		t, err := compileRouteConfig(rs.RouteConfig)
+		if err != nil {
+			return nil, fmt.Errorf("route_config %q: %w", rs.RouteConfig.GetName(), err)
+		}
+		c.Routes = t
+	case nil:
+		return nil, errors.New("no route configuration (rds or route_config)")
+	default:
+		return nil, fmt.Errorf("unsupported route specifier %T", rs)
+	}
+	filters := h.GetHttpFilters()
+	hasRouter := false
+	for i, f := range filters {
+		isRouter := f.GetName() == routerFilter || f.GetTypedConfig().GetTypeUrl() == routerType
+		switch {
+		case isRouter && i == len(filters)-1:
+			hasRouter = true
+		case isRouter:
+			return nil, errors.New("the router filter must be the last http filter")
+		case f.GetIsOptional() || f.GetDisabled():
+			// Envoy skips optional filters it does not know.
+		default:
+			return nil, fmt.Errorf("unsupported http filter %q", f.GetName())
+		}
+	}
+	if !hasRouter {
+		return nil, errors.New("http_filters has no envoy.filters.http.router")
+	}
+	return c, nil
+}

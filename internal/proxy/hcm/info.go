@@ -1,0 +1,74 @@
+package hcm
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Flags are Envoy-style response flags describing why a request ended the
+// way it did.
+type Flags uint32
+
+// Response flags (Envoy's short codes in comments).
+const (
+	NoRouteFound                    Flags = 1 << iota // NR
+	NoClusterFound                                    // NC
+	NoHealthyUpstream                                 // UH
+	UpstreamConnectionFailure                         // UF
+	UpstreamConnectionTermination                     // UC
+	UpstreamRequestTimeout                            // UT
+	UpstreamRemoteReset                               // UR: reset after the response started
+	DownstreamConnectionTermination                   // DC
+	DirectResponse                                    // DR (direct_response route)
+)
+
+var flagCodes = [...]string{"NR", "NC", "UH", "UF", "UC", "UT", "UR", "DC", "DR"}
+
+// String returns the flags as Envoy prints them ("UH,UF"), or "-".
+func (f Flags) String() string {
+	if f == 0 {
+		return "-"
+	}
+	var b strings.Builder
+	for i, code := range flagCodes {
+		if f&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(code)
+		}
+	}
+	return b.String()
+}
+
+// RequestInfo describes one request as it goes through the HCM. It is
+// filled in as the request proceeds and handed to Options.OnDone at the end,
+// which is where an access log or metrics filter plugs in.
+type RequestInfo struct {
+	Start        time.Time
+	Duration     time.Duration
+	Listener     string
+	Protocol     string // downstream protocol, e.g. "HTTP/2.0"
+	Method       string
+	Authority    string
+	Path         string
+	RequestID    string
+	RouteConfig  string
+	VirtualHost  string
+	Route        string
+	Cluster      string
+	UpstreamHost string
+	Status       int // 0 when no response was sent (downstream went away)
+	Flags        Flags
+}
+
+type infoKey struct{}
+
+// InfoFrom returns the RequestInfo of a request being proxied, or nil.
+func InfoFrom(ctx context.Context) *RequestInfo {
+	if st, ok := ctx.Value(infoKey{}).(*reqState); ok {
+		return &st.info
+	}
+	return nil
+}

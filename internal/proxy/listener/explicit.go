@@ -1,0 +1,169 @@
+package listener
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
+)
+
+// serveExplicit handles a request to an explicit-proxy listener: a proxy
+// request in absolute form, an origin-form request with Host, or CONNECT.
+// The destination port selects the listener whose HCM handles it.
+func (b *boundListener) serveExplicit(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		b.serveConnect(w, r)
+		return
+	}
+	port := hostPort(r.Host, "80")
+	b.handOff(w, r, port)
+}
+
+func (b *boundListener) handOff(w http.ResponseWriter, r *http.Request, port string) {
+	t := b.m.lookupPort(port)
+	if t == nil {
+		b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
+		return
+	}
+	b.m.opts.HCM.Serve(w, r, t.Name, t.HTTP)
+}
+
+// serveConnect answers a CONNECT to a port with an HTTP listener with 200
+// and then serves the tunnelled bytes as HTTP/1.1 or h2c with that
+// listener's routing, request by request.
+func (b *boundListener) serveConnect(w http.ResponseWriter, r *http.Request) {
+	port := hostPort(r.Host, "")
+	if port == "" {
+		b.m.reject(w, r, b.name, http.StatusBadRequest, 0, "CONNECT target must be host:port")
+		return
+	}
+	if b.m.lookupPort(port) == nil {
+		b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
+		return
+	}
+	if r.ProtoMajor != 1 {
+		b.m.reject(w, r, b.name, http.StatusNotImplemented, 0, "CONNECT is supported over HTTP/1.1 only")
+		return
+	}
+	tl := b.tunnelListener()
+	if tl == nil {
+		b.m.reject(w, r, b.name, http.StatusServiceUnavailable, 0, "listener draining")
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		b.m.reject(w, r, b.name, http.StatusInternalServerError, 0, "cannot hijack connection")
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if _, err := io.WriteString(conn, "HTTP/1.1 200 OK\r\n\r\n"); err != nil {
+		_ = conn.Close()
+		return
+	}
+	tl.push(newTunnelConn(conn, brw.Reader, port))
+}
+
+// tunnelListener returns the in-memory listener of this listener's CONNECT
+// tunnels, starting its server on first use; nil once draining.
+func (b *boundListener) tunnelListener() *connListener {
+	b.tunnelOnce.Do(func() {
+		b.tunnels = newConnListener(b.ln.Addr())
+		b.tunnelSrv = b.m.newHTTPServer(http.HandlerFunc(b.serveTunnelled), tunnelConnContext)
+		b.m.wg.Go(func() { _ = b.tunnelSrv.Serve(b.tunnels) })
+	})
+	return b.tunnels
+}
+
+func (b *boundListener) serveTunnelled(w http.ResponseWriter, r *http.Request) {
+	port, _ := r.Context().Value(tunnelPortKey{}).(string)
+	b.handOff(w, r, port)
+}
+
+type tunnelPortKey struct{}
+
+func tunnelConnContext(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tunnelConn); ok {
+		return context.WithValue(ctx, tunnelPortKey{}, tc.port)
+	}
+	return ctx
+}
+
+// tunnelConn is a hijacked CONNECT connection: bytes the client sent after
+// the CONNECT request (already buffered) are read first.
+type tunnelConn struct {
+	net.Conn
+	r    io.Reader
+	port string
+}
+
+func newTunnelConn(c net.Conn, br *bufio.Reader, port string) *tunnelConn {
+	tc := &tunnelConn{Conn: c, r: c, port: port}
+	if n := br.Buffered(); n > 0 {
+		buf, _ := br.Peek(n)
+		tc.r = io.MultiReader(bytes.NewReader(bytes.Clone(buf)), c)
+	}
+	return tc
+}
+
+func (c *tunnelConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// connListener is a net.Listener fed by push.
+type connListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	addr net.Addr
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{ch: make(chan net.Conn), done: make(chan struct{}), addr: addr}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }
+
+func (l *connListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+// hostPort returns the port of a host[:port], or def.
+func hostPort(host, def string) string {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 || strings.IndexByte(host[i:], ']') >= 0 {
+		return def
+	}
+	p := host[i+1:]
+	if p == "" {
+		return def
+	}
+	for j := 0; j < len(p); j++ {
+		if p[j] < '0' || p[j] > '9' {
+			return def
+		}
+	}
+	return p
+}

@@ -1,0 +1,341 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
+)
+
+// Options configures a Manager.
+type Options struct {
+	HCM      *hcm.Server
+	Clusters hcm.ClusterSource
+	Log      *slog.Logger
+	// DrainTimeout bounds how long a removed listener waits for its
+	// in-flight requests and connections.
+	DrainTimeout time.Duration
+	// Listen binds a socket; net.Listen when nil.
+	Listen func(network, address string) (net.Listener, error)
+}
+
+// state is the immutable view of every listener, bound or not.
+type state struct {
+	byName map[string]*Config
+	// byPort holds the hand-off targets: HTTP listeners on a wildcard
+	// address, by port.
+	byPort map[string]*Config
+}
+
+// Manager owns the bound listeners. Update is serialised; request handling
+// reads the current state through an atomic pointer.
+type Manager struct {
+	opts  Options
+	ctx   context.Context // base context of every server and connection
+	stop  context.CancelFunc
+	state atomic.Pointer[state]
+	wg    sync.WaitGroup // serve loops, drains, TCP connections
+
+	mu     sync.Mutex
+	bound  map[string]*boundListener
+	closed bool
+}
+
+// NewManager returns a Manager with no listeners.
+func NewManager(opts Options) *Manager {
+	if opts.Listen == nil {
+		opts.Listen = net.Listen
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	m := &Manager{opts: opts, ctx: ctx, stop: stop, bound: make(map[string]*boundListener)}
+	m.state.Store(&state{byName: map[string]*Config{}, byPort: map[string]*Config{}})
+	return m
+}
+
+// Update makes cfgs the complete set of listeners. New listeners are bound,
+// listeners whose address or kind changed are rebound, unchanged ones keep
+// their socket and get the new configuration atomically, and removed ones
+// are drained. If a socket cannot be bound nothing changes and the error is
+// returned.
+func (m *Manager) Update(cfgs []Config) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errors.New("listener: manager is closed")
+	}
+	st := &state{byName: make(map[string]*Config, len(cfgs)), byPort: make(map[string]*Config)}
+	for i := range cfgs {
+		c := &cfgs[i]
+		if _, dup := st.byName[c.Name]; dup {
+			return fmt.Errorf("listener: duplicate listener name %q", c.Name)
+		}
+		st.byName[c.Name] = c
+		if c.HTTP != nil && c.isWildcard() {
+			p := c.port()
+			if prev, ok := st.byPort[p]; !ok || prev.BindToPort && !c.BindToPort {
+				st.byPort[p] = c
+			}
+		}
+	}
+
+	var (
+		fresh    []*boundListener // bound by this update
+		reuse    = map[*boundListener]*Config{}
+		retire   []*boundListener // drained after the swap
+		inPlace  []*boundListener // same address, new kind: closed before rebinding
+		newBound = make(map[string]*boundListener, len(cfgs))
+	)
+	for _, c := range st.byName {
+		old := m.bound[c.Name]
+		if !c.BindToPort {
+			if old != nil {
+				retire = append(retire, old)
+			}
+			continue
+		}
+		if old != nil {
+			oc := old.cfg.Load()
+			if oc.Address == c.Address && oc.mode() == c.mode() {
+				reuse[old] = c
+				newBound[c.Name] = old
+				continue
+			}
+			if oc.Address == c.Address {
+				inPlace = append(inPlace, old)
+			} else {
+				retire = append(retire, old)
+			}
+		}
+	}
+	// A listener changing kind on the same address must release it first.
+	for _, b := range inPlace {
+		b.closeSocket()
+		retire = append(retire, b)
+	}
+	for _, c := range st.byName {
+		if !c.BindToPort || newBound[c.Name] != nil {
+			continue
+		}
+		ln, err := m.opts.Listen("tcp", c.Address)
+		if err != nil {
+			for _, b := range fresh {
+				_ = b.ln.Close()
+			}
+			return fmt.Errorf("listener: %q: bind %s: %w", c.Name, c.Address, err)
+		}
+		b := &boundListener{m: m, name: c.Name, ln: &onceCloseListener{Listener: ln}}
+		b.cfg.Store(c)
+		fresh = append(fresh, b)
+		newBound[c.Name] = b
+	}
+	for _, b := range m.bound {
+		if _, ok := st.byName[b.name]; !ok {
+			retire = append(retire, b)
+		}
+	}
+
+	// Commit.
+	for b, c := range reuse {
+		b.cfg.Store(c)
+	}
+	m.state.Store(st)
+	m.bound = newBound
+	for _, b := range fresh {
+		b.start()
+		c := b.cfg.Load()
+		m.opts.Log.Info("listener bound", "listener", b.name, "address", b.ln.Addr().String(),
+			"explicit_proxy", c.ExplicitProxy, "tcp", c.mode() == modeTCP)
+	}
+	for _, b := range retire {
+		// Stop accepting now; in-flight requests drain in the background.
+		b.closeSocket()
+		m.opts.Log.Info("listener draining", "listener", b.name, "address", b.ln.Addr().String())
+		m.wg.Go(func() { b.drain(m.opts.DrainTimeout) })
+	}
+	return nil
+}
+
+// Addr returns the bound address of a listener, or nil.
+func (m *Manager) Addr(name string) net.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.bound[name]; b != nil {
+		return b.ln.Addr()
+	}
+	return nil
+}
+
+// Bound returns the names and addresses of the bound listeners.
+func (m *Manager) Bound() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]string, len(m.bound))
+	for n, b := range m.bound {
+		out[n] = b.ln.Addr().String()
+	}
+	return out
+}
+
+// Shutdown drains every listener and waits for all of the manager's
+// goroutines, or until ctx is done, when remaining connections are closed.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	if !m.closed {
+		m.closed = true
+		for _, b := range m.bound {
+			m.wg.Go(func() { b.drain(m.opts.DrainTimeout) })
+		}
+		m.bound = map[string]*boundListener{}
+	}
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		m.stop()
+		return nil
+	case <-ctx.Done():
+		m.stop() // cancels TCP proxying and upstream dials
+		<-done
+		return ctx.Err()
+	}
+}
+
+// lookupPort returns the hand-off target for a destination port.
+func (m *Manager) lookupPort(port string) *Config {
+	return m.state.Load().byPort[port]
+}
+
+// onceCloseListener makes Close idempotent, so that closing the socket early
+// and http.Server.Shutdown closing it again do not conflict.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
+
+// boundListener is one listening socket and its servers.
+type boundListener struct {
+	m    *Manager
+	name string
+	cfg  atomic.Pointer[Config]
+	ln   net.Listener
+
+	srv *http.Server // modeHTTP
+
+	tunnelOnce sync.Once
+	tunnels    *connListener // CONNECT tunnels of an explicit proxy
+	tunnelSrv  *http.Server
+
+	connMu   sync.Mutex
+	conns    map[net.Conn]struct{} // modeTCP
+	draining bool
+}
+
+func (b *boundListener) start() {
+	if b.cfg.Load().mode() == modeTCP {
+		b.conns = make(map[net.Conn]struct{})
+		b.m.wg.Go(b.serveTCP)
+		return
+	}
+	b.srv = b.m.newHTTPServer(http.HandlerFunc(b.serveHTTP), nil)
+	b.m.wg.Go(func() { _ = b.srv.Serve(b.ln) })
+}
+
+func (m *Manager) newHTTPServer(h http.Handler, connCtx func(context.Context, net.Conn) context.Context) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           h,
+		Protocols:         &p,
+		ReadHeaderTimeout: time.Minute,
+		IdleTimeout:       10 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.opts.Log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return m.ctx },
+		ConnContext:       connCtx,
+	}
+}
+
+func (b *boundListener) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	c := b.cfg.Load()
+	if c.ExplicitProxy {
+		b.serveExplicit(w, r)
+		return
+	}
+	if c.HTTP == nil {
+		b.m.reject(w, r, c.Name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
+		return
+	}
+	b.m.opts.HCM.Serve(w, r, c.Name, c.HTTP)
+}
+
+// closeSocket stops accepting without waiting for anything.
+func (b *boundListener) closeSocket() { _ = b.ln.Close() }
+
+// drain stops accepting, lets in-flight requests and connections finish for
+// up to timeout, then closes what is left.
+func (b *boundListener) drain(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(b.m.ctx, timeout)
+	defer cancel()
+	if b.srv == nil {
+		b.drainTCP(ctx)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := b.srv.Shutdown(ctx); err != nil {
+			_ = b.srv.Close()
+		}
+	})
+	b.tunnelOnce.Do(func() {}) // no tunnel server may start after this
+	if b.tunnelSrv != nil {
+		wg.Go(func() {
+			if err := b.tunnelSrv.Shutdown(ctx); err != nil {
+				_ = b.tunnelSrv.Close()
+			}
+		})
+	}
+	wg.Wait()
+	b.m.opts.Log.Debug("listener drained", "listener", b.name)
+}
+
+func (m *Manager) reject(w http.ResponseWriter, r *http.Request, listener string, status int, f hcm.Flags, body string) {
+	m.opts.HCM.Reject(w, r, listener, status, f, body)
+}
+
+// copyBoth copies between two connections until both directions are done.
+func copyBoth(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _ = io.Copy(b, a)
+		closeWrite(b)
+	})
+	_, _ = io.Copy(a, b)
+	closeWrite(a)
+	wg.Wait()
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}

@@ -1,0 +1,290 @@
+// Package sidecar wires the data plane together: the xDS client feeds
+// resource sets to the Proxy, which compiles them and installs the result in
+// the listener manager, the route tables and the cluster manager.
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/halyard-mesh/halyard/internal/proxy/admin"
+	"github.com/halyard-mesh/halyard/internal/proxy/compile"
+	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
+	"github.com/halyard-mesh/halyard/internal/proxy/listener"
+	"github.com/halyard-mesh/halyard/internal/proxy/router"
+	"github.com/halyard-mesh/halyard/internal/proxy/upstream"
+	"github.com/halyard-mesh/halyard/internal/proxy/xdsclient"
+)
+
+// Options configures a Proxy.
+type Options struct {
+	Node *corev3.Node
+	// XDS is the connection to the ADS server.
+	XDS grpc.ClientConnInterface
+	Log *slog.Logger
+	// DrainTimeout bounds the draining of removed listeners and of all
+	// listeners at shutdown (default 5s).
+	DrainTimeout time.Duration
+	// Now is the clock of request timing; time.Now when nil.
+	Now func() time.Time
+	// OnRequest, when set, is called after every request (access log,
+	// metrics).
+	OnRequest func(*hcm.RequestInfo)
+	// Listen binds listener sockets; net.Listen when nil.
+	Listen func(network, address string) (net.Listener, error)
+	// NackBackoffBase is passed to the xDS client (tests shorten it).
+	NackBackoffBase time.Duration
+}
+
+// Proxy is one sidecar proxy.
+type Proxy struct {
+	opts      Options
+	log       *slog.Logger
+	upstreams *upstream.Manager
+	listeners *listener.Manager
+	client    *xdsclient.Client
+	routes    atomic.Pointer[map[string]*router.Table]
+
+	mu         sync.Mutex
+	resources  map[string]*resourceSet // by type URL
+	routeNames []string
+	edsNames   []string
+	ready      chan struct{}
+	isReady    atomic.Bool
+}
+
+type resourceSet struct {
+	version   string
+	applied   bool
+	items     []proto.Message
+	rejected  string // version of the last NACKed response
+	lastError string
+}
+
+var (
+	_ xdsclient.Consumer = (*Proxy)(nil)
+	_ hcm.RouteSource    = (*Proxy)(nil)
+	_ admin.Source       = (*Proxy)(nil)
+)
+
+// New returns a Proxy; Run starts it.
+func New(opts Options) *Proxy {
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
+	}
+	p := &Proxy{
+		opts:      opts,
+		log:       opts.Log,
+		upstreams: upstream.NewManager(opts.Log),
+		resources: make(map[string]*resourceSet),
+		ready:     make(chan struct{}),
+	}
+	empty := map[string]*router.Table{}
+	p.routes.Store(&empty)
+	h := hcm.NewServer(hcm.Options{Routes: p, Clusters: p.upstreams, Log: opts.Log, Now: opts.Now, OnDone: opts.OnRequest})
+	p.listeners = listener.NewManager(listener.Options{
+		HCM: h, Clusters: p.upstreams, Log: opts.Log, DrainTimeout: opts.DrainTimeout, Listen: opts.Listen,
+	})
+	p.client = xdsclient.New(opts.XDS, xdsclient.Options{
+		Node: opts.Node, Consumer: p, Log: opts.Log, NackBackoffBase: opts.NackBackoffBase,
+	})
+	return p
+}
+
+// Run runs the xDS client until ctx is done, then drains the listeners.
+func (p *Proxy) Run(ctx context.Context) error {
+	err := p.client.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), p.opts.DrainTimeout+time.Second)
+	defer cancel()
+	if serr := p.listeners.Shutdown(sctx); serr != nil && err == nil {
+		err = fmt.Errorf("sidecar: shutdown: %w", serr)
+	}
+	p.upstreams.Close()
+	return err
+}
+
+// RouteTable returns the RDS route table of that name, or nil.
+func (p *Proxy) RouteTable(name string) *router.Table {
+	return (*p.routes.Load())[name]
+}
+
+// ListenerAddr returns the bound address of a listener, or nil.
+func (p *Proxy) ListenerAddr(name string) net.Addr { return p.listeners.Addr(name) }
+
+// Ready reports whether the first configuration is fully applied.
+func (p *Proxy) Ready() bool { return p.isReady.Load() }
+
+// ReadyC is closed once the proxy is ready.
+func (p *Proxy) ReadyC() <-chan struct{} { return p.ready }
+
+// ResourceNames implements xdsclient.Consumer.
+func (p *Proxy) ResourceNames(typeURL string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch typeURL {
+	case xdsclient.RouteType:
+		return slices.Clone(p.routeNames)
+	case xdsclient.EndpointType:
+		return slices.Clone(p.edsNames)
+	}
+	return nil
+}
+
+// Apply implements xdsclient.Consumer: it compiles one resource set and
+// installs it, or returns the error that NACKs it.
+func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
+	err := p.apply(typeURL, msgs)
+	p.mu.Lock()
+	rs := p.resources[typeURL]
+	if rs == nil {
+		rs = &resourceSet{}
+		p.resources[typeURL] = rs
+	}
+	if err != nil {
+		rs.rejected, rs.lastError = version, err.Error()
+	} else {
+		rs.version, rs.items, rs.applied = version, msgs, true
+	}
+	p.mu.Unlock()
+	if err == nil {
+		p.checkReady()
+	}
+	return err
+}
+
+func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
+	switch typeURL {
+	case xdsclient.ListenerType:
+		cfgs, routeNames, err := compile.Listeners(as[*listenerv3.Listener](msgs))
+		if err != nil {
+			return err
+		}
+		if err := p.listeners.Update(cfgs); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.routeNames = routeNames
+		p.mu.Unlock()
+	case xdsclient.RouteType:
+		tables, err := compile.Routes(as[*routev3.RouteConfiguration](msgs))
+		if err != nil {
+			return err
+		}
+		p.routes.Store(&tables)
+	case xdsclient.ClusterType:
+		cfgs, edsNames, err := compile.Clusters(as[*clusterv3.Cluster](msgs))
+		if err != nil {
+			return err
+		}
+		if err := p.upstreams.UpdateClusters(cfgs); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.edsNames = edsNames
+		p.mu.Unlock()
+	case xdsclient.EndpointType:
+		eps, err := compile.Endpoints(as[*endpointv3.ClusterLoadAssignment](msgs))
+		if err != nil {
+			return err
+		}
+		p.upstreams.UpdateEndpoints(eps)
+	default:
+		return fmt.Errorf("sidecar: unsupported resource type %s", typeURL)
+	}
+	return nil
+}
+
+func as[T proto.Message](msgs []proto.Message) []T {
+	out := make([]T, 0, len(msgs))
+	for _, m := range msgs {
+		if t, ok := m.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// checkReady marks the proxy ready once LDS and CDS were applied, every
+// route configuration the listeners name has arrived and every EDS cluster
+// has had its endpoints.
+func (p *Proxy) checkReady() {
+	if p.isReady.Load() {
+		return
+	}
+	p.mu.Lock()
+	lds, cds := p.resources[xdsclient.ListenerType], p.resources[xdsclient.ClusterType]
+	ok := lds != nil && lds.applied && cds != nil && cds.applied
+	routeNames, edsNames := p.routeNames, p.edsNames
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	routes := *p.routes.Load()
+	for _, n := range routeNames {
+		if routes[n] == nil {
+			return
+		}
+	}
+	for _, n := range edsNames {
+		if !p.upstreams.HasAssignment(n) {
+			return
+		}
+	}
+	if p.isReady.CompareAndSwap(false, true) {
+		close(p.ready)
+		p.log.Info("proxy ready", "listeners", p.listeners.Bound())
+	}
+}
+
+// ConfigDump writes the current resources of every type as JSON.
+func (p *Proxy) ConfigDump(w io.Writer) error {
+	type typeDump struct {
+		TypeURL         string            `json:"type_url"`
+		VersionInfo     string            `json:"version_info"`
+		Resources       []json.RawMessage `json:"resources"`
+		RejectedVersion string            `json:"rejected_version,omitempty"`
+		LastError       string            `json:"last_error,omitempty"`
+	}
+	dump := struct {
+		Node      string            `json:"node"`
+		Ready     bool              `json:"ready"`
+		Listeners map[string]string `json:"bound_listeners"`
+		Configs   []typeDump        `json:"configs"`
+	}{Node: p.opts.Node.GetId(), Ready: p.Ready(), Listeners: p.listeners.Bound()}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range []string{xdsclient.ListenerType, xdsclient.RouteType, xdsclient.ClusterType, xdsclient.EndpointType} {
+		td := typeDump{TypeURL: t, Resources: []json.RawMessage{}}
+		if rs := p.resources[t]; rs != nil {
+			td.VersionInfo, td.RejectedVersion, td.LastError = rs.version, rs.rejected, rs.lastError
+			for _, m := range rs.items {
+				b, err := protojson.Marshal(m)
+				if err != nil {
+					return fmt.Errorf("sidecar: config dump: %w", err)
+				}
+				td.Resources = append(td.Resources, b)
+			}
+		}
+		dump.Configs = append(dump.Configs, td)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(dump)
+}

@@ -1,0 +1,5 @@
+package sidecar_test
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }

@@ -1,0 +1,43 @@
+package upstream
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Picker chooses an endpoint for a request. A Picker is built for one
+// immutable endpoint set (never empty) and must be safe for concurrent use.
+type Picker interface {
+	Pick(r *http.Request) *Host
+}
+
+// PickerBuilder builds the Picker of a load balancing policy.
+type PickerBuilder func(hosts []*Host) Picker
+
+// Policy is a cluster's load balancing policy.
+type Policy uint8
+
+// Load balancing policies, as in envoy.config.cluster.v3.Cluster.LbPolicy.
+const (
+	RoundRobin Policy = iota
+	LeastRequest
+	Random
+)
+
+func (p Policy) String() string {
+	switch p {
+	case RoundRobin:
+		return "ROUND_ROBIN"
+	case LeastRequest:
+		return "LEAST_REQUEST"
+	case Random:
+		return "RANDOM"
+	}
+	return fmt.Sprintf("Policy(%d)", uint8(p))
+}
+
+// builders maps a policy to its PickerBuilder. Each policy registers itself
+// from its own file's init; the map is read-only afterwards.
+var builders = map[Policy]PickerBuilder{}
+
+func register(p Policy, b PickerBuilder) { builders[p] = b }

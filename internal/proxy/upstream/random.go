@@ -1,0 +1,14 @@
+package upstream
+
+import (
+	"math/rand/v2"
+	"net/http"
+)
+
+func init() { register(Random, newRandom) }
+
+type random struct{ hosts []*Host }
+
+func newRandom(hosts []*Host) Picker { return &random{hosts: hosts} }
+
+func (p *random) Pick(*http.Request) *Host { return p.hosts[rand.IntN(len(p.hosts))] }

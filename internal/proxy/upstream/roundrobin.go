@@ -1,0 +1,64 @@
+package upstream
+
+import (
+	"net/http"
+	"sync/atomic"
+)
+
+func init() { register(RoundRobin, newRoundRobin) }
+
+// roundRobin cycles through the hosts with one atomic counter. Unequal
+// weights are honoured by repeating hosts in a precomputed schedule.
+type roundRobin struct {
+	schedule []*Host
+	next     atomic.Uint64
+}
+
+// maxSchedule bounds the weighted schedule; beyond it weights are ignored.
+const maxSchedule = 4096
+
+func newRoundRobin(hosts []*Host) Picker {
+	return &roundRobin{schedule: weightedSchedule(hosts)}
+}
+
+func (p *roundRobin) Pick(*http.Request) *Host {
+	n := p.next.Add(1) - 1
+	return p.schedule[n%uint64(len(p.schedule))]
+}
+
+// weightedSchedule interleaves hosts in proportion to their weights
+// (reduced by their gcd); with equal weights it is the host list itself.
+func weightedSchedule(hosts []*Host) []*Host {
+	g, total := uint32(0), uint64(0)
+	for _, h := range hosts {
+		g = gcd(g, max(h.Weight, 1))
+	}
+	for _, h := range hosts {
+		total += uint64(max(h.Weight, 1) / g)
+	}
+	if total == uint64(len(hosts)) || total > maxSchedule {
+		return hosts
+	}
+	// Smooth weighted round robin, computed once.
+	sched := make([]*Host, 0, total)
+	cur := make([]int64, len(hosts))
+	for range total {
+		best := 0
+		for i, h := range hosts {
+			cur[i] += int64(max(h.Weight, 1) / g)
+			if cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= int64(total)
+		sched = append(sched, hosts[best])
+	}
+	return sched
+}
+
+func gcd(a, b uint32) uint32 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
