@@ -88,4 +88,26 @@ func TestBookinfoRouting(t *testing.T) {
 			t.Errorf("x-request-id not echoed: %s", out)
 		}
 	})
+
+	t.Run("exec --as uses that workload's sidecar and namespace", func(t *testing.T) {
+		out, err := m.halyard(context.Background(), "exec", "--as", "productpage-v1", "--", "curl", "-s", "-H", "end-user: jason", "http://reviews:9080/")
+		if err != nil {
+			t.Fatalf("halyard exec --as: %v\n%s", err, out)
+		}
+		var r reply
+		mustJSON(t, []byte(out), &r)
+		if r.Service != "reviews" || r.Version != "v2" {
+			t.Errorf("reached %s %s, want reviews v2", r.Service, r.Version)
+		}
+		if out, err := m.halyard(context.Background(), "exec", "--as", "nosuch", "--", "true"); err == nil || !strings.Contains(out, `no pod "nosuch"`) {
+			t.Errorf("exec --as nosuch: err %v, output %s", err, out)
+		}
+	})
+
+	t.Run("version", func(t *testing.T) {
+		out, err := m.halyard(context.Background(), "version")
+		if err != nil || !strings.HasPrefix(out, "halyard ") {
+			t.Errorf("halyard version: %v %q", err, out)
+		}
+	})
 }
