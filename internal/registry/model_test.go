@@ -1,0 +1,127 @@
+package registry
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/halyard-mesh/halyard/internal/config"
+)
+
+func TestProtocolOf(t *testing.T) {
+	cases := []struct {
+		name, explicit string
+		kube           corev1.Protocol
+		want           Protocol
+	}{
+		{"http", "", "", HTTP},
+		{"http-web", "", "", HTTP},
+		{"http2", "", "", HTTP2},
+		{"grpc", "", "", GRPC},
+		{"grpc-web", "", "", GRPC},
+		{"tcp-db", "", "", TCP},
+		{"redis", "", "", TCP},
+		{"https-api", "", "", HTTPS},
+		{"tls", "", "", TLS},
+		{"web", "", "", Unsupported},
+		{"", "", "", Unsupported},
+		{"web", "kubernetes.io/h2c", "", HTTP2},
+		{"http", "grpc", "", GRPC}, // appProtocol wins over the name
+		{"HTTP", "", "", HTTP},
+		{"http", "", corev1.ProtocolUDP, TCP},
+	}
+	for _, c := range cases {
+		if got := ProtocolOf(c.name, c.explicit, c.kube); got != c.want {
+			t.Errorf("ProtocolOf(%q, %q, %q) = %s, want %s", c.name, c.explicit, c.kube, got, c.want)
+		}
+	}
+}
+
+const registryYAML = `apiVersion: v1
+kind: Service
+metadata:
+  name: reviews
+spec:
+  selector:
+    app: reviews
+  ports:
+  - name: http
+    port: 9080
+    targetPort: web
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: ext
+spec:
+  hosts: [api.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports:
+  - number: 443
+    name: https
+    protocol: HTTPS
+  - number: 80
+    name: http
+    protocol: HTTP
+    targetPort: 8080
+  endpoints:
+  - address: 10.0.0.1
+  - address: 10.0.0.2
+    ports:
+      https: 8443
+`
+
+func TestBuildEndpoints(t *testing.T) {
+	cfg, diags := config.Parse("r.yaml", []byte(registryYAML))
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	pods := []Pod{
+		{Name: "reviews-v1-0", Namespace: "default", Labels: map[string]string{"app": "reviews", "version": "v1"}, Ready: true,
+			Ports: []PodPort{{Name: "web", ContainerPort: 9080, AppAddress: "127.0.0.1:4001", InboundAddress: "127.0.0.1:5001"}}},
+		{Name: "reviews-v2-0", Namespace: "default", Labels: map[string]string{"app": "reviews", "version": "v2"}, Ready: false,
+			Ports: []PodPort{{Name: "web", ContainerPort: 9080, AppAddress: "127.0.0.1:4002", InboundAddress: "127.0.0.1:5002"}}},
+		{Name: "reviews-v3-0", Namespace: "default", Labels: map[string]string{"app": "reviews", "version": "v3"}, Ready: true,
+			Ports: []PodPort{{Name: "web", ContainerPort: 9080, AppAddress: "127.0.0.1:4003"}}}, // no sidecar
+		{Name: "reviews-0", Namespace: "other", Labels: map[string]string{"app": "reviews"}, Ready: true,
+			Ports: []PodPort{{Name: "web", ContainerPort: 9080, AppAddress: "127.0.0.1:4004"}}},
+	}
+	m, warnings := Build(cfg, pods, "")
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+	eps := m.Endpoints("reviews.default.svc.cluster.local", 9080)
+	if len(eps) != 2 {
+		t.Fatalf("endpoints: %+v (want v1 via its sidecar and v3 direct; v2 is not ready, reviews-0 is in another namespace)", eps)
+	}
+	if eps[0].Address != "127.0.0.1" || eps[0].Port != 5001 || !eps[0].Sidecar || eps[0].Pod != "reviews-v1-0" {
+		t.Errorf("v1 endpoint: %+v", eps[0])
+	}
+	if eps[1].Port != 4003 || eps[1].Sidecar {
+		t.Errorf("v3 endpoint (no sidecar) should be the app address: %+v", eps[1])
+	}
+
+	if got := m.Endpoints("api.example.com", 443); len(got) != 2 || got[0].Port != 443 || got[1].Port != 8443 {
+		t.Errorf("ServiceEntry https endpoints: %+v", got)
+	}
+	if got := m.Endpoints("api.example.com", 80); len(got) != 2 || got[0].Port != 8080 {
+		t.Errorf("ServiceEntry http endpoints (targetPort 8080): %+v", got)
+	}
+	if svc := m.Service("api.example.com"); svc == nil || !svc.MeshExternal {
+		t.Errorf("ServiceEntry service: %+v", svc)
+	}
+	if got := m.ServicesOf(&pods[0]); len(got) != 1 || got[0].Name != "reviews" {
+		t.Errorf("ServicesOf: %+v", got)
+	}
+}
+
+func TestBuildWarnsOnMissingTargetPort(t *testing.T) {
+	cfg, _ := config.Parse("r.yaml", []byte(registryYAML))
+	pods := []Pod{{Name: "reviews-v1-0", Namespace: "default", Labels: map[string]string{"app": "reviews"}, Ready: true,
+		Ports: []PodPort{{Name: "http", ContainerPort: 9080, AppAddress: "127.0.0.1:4001"}}}}
+	_, warnings := Build(cfg, pods, "")
+	if len(warnings) != 1 || warnings[0] != `registry: service reviews.default.svc.cluster.local port 9080: pod reviews-v1-0 has no container port "web"` {
+		t.Errorf("warnings: %q", warnings)
+	}
+}
