@@ -16,9 +16,11 @@ type identity struct {
 
 // httpHandler answers plain HTTP requests (HTTP/1.1 and h2c).
 type httpHandler struct {
-	id    identity
-	calls *caller
-	log   *slog.Logger
+	id       identity
+	calls    *caller
+	log      *slog.Logger
+	defaults params // from --delay and --status
+	counts   *requestCounts
 }
 
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +30,12 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 		return
 	}
-	p, err := parseParams(r.URL.Query())
+	if r.URL.Path == countsPath {
+		h.counts.serve(w)
+		return
+	}
+	h.counts.add(r.Host)
+	p, err := parseParams(r.URL.Query(), h.defaults)
 	if err != nil {
 		http.Error(w, "sample: "+err.Error(), http.StatusBadRequest)
 		return

@@ -228,3 +228,41 @@ func TestBadParams(t *testing.T) {
 		t.Errorf("Fetch of a 400: status %d, err %v; want 400 and an error", status, err)
 	}
 }
+
+func TestInstanceDefaultsAndCounts(t *testing.T) {
+	addr := start(t, sample.Options{Service: "ratings", Status: "503", Delay: 20 * time.Millisecond})
+	start := time.Now()
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || time.Since(start) < 20*time.Millisecond {
+		t.Errorf("default status/delay not applied: %d after %s", resp.StatusCode, time.Since(start))
+	}
+	resp, err = http.Get("http://" + addr + "/?status=200&delay=0s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("query did not override the default status: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.Host = "ratings-shadow:9080"
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	resp, err = http.Get("http://" + addr + "/_sample/requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c sample.Counts
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Total != 3 || c.Hosts["ratings-shadow:9080"] != 1 || c.Hosts[addr] != 2 {
+		t.Errorf("counts: %+v", c)
+	}
+}

@@ -32,7 +32,7 @@ func TestEncodePadded(t *testing.T) {
 
 func TestParseParams(t *testing.T) {
 	q := url.Values{"delay": {"1.5s"}, "status": {"503:12.5"}, "size": {"1024"}, "strict": {"true"}}
-	p, err := parseParams(q)
+	p, err := parseParams(q, params{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestParseParams(t *testing.T) {
 	if p != want {
 		t.Errorf("params = %+v, want %+v", p, want)
 	}
-	if p, _ := parseParams(url.Values{"status": {"418"}}); p.percent != 100 || p.pickStatus() != 418 {
+	if p, _ := parseParams(url.Values{"status": {"418"}}, params{}); p.percent != 100 || p.pickStatus() != 418 {
 		t.Errorf("status without percentage: %+v", p)
 	}
 	if (params{}).pickStatus() != 0 {

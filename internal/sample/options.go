@@ -50,6 +50,14 @@ type Options struct {
 	// ShutdownTimeout bounds the graceful shutdown once the context is
 	// done; in-flight requests are then cancelled. Default 5s.
 	ShutdownTimeout time.Duration
+
+	// Delay and Status apply to every request whose query does not set
+	// delay= or status= (Status in the same form: "503" or "503:50"), so
+	// one instance of a service can be made slow or failing.
+	Delay  time.Duration
+	Status string
+
+	defaults params // parsed from Delay and Status by Run
 }
 
 // withDefaults returns a copy of o with empty fields filled in.
@@ -105,6 +113,8 @@ func AddFlags(fs *pflag.FlagSet, o *Options) {
 	fs.Var(&portValue{addr: &o.Addr}, "port", "port to listen on, on all interfaces (sets --addr to :PORT)")
 	fs.StringVar(&o.Addr, "addr", o.Addr, "listen address, e.g. 127.0.0.1:8080 or :8080")
 	fs.StringArrayVar(&o.Calls, "call", o.Calls, "downstream URL called on every request (repeatable, called in order)")
+	fs.DurationVar(&o.Delay, "delay", 0, "delay every request (unless it sets ?delay=)")
+	fs.StringVar(&o.Status, "status", "", "answer every request with this status, as ?status= (503 or 503:50), unless it sets ?status=")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "grace period for in-flight requests on shutdown")
 }
 

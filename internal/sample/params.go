@@ -24,9 +24,11 @@ type params struct {
 	strict  bool          // ?strict=1: a failed downstream fails the reply
 }
 
-// parseParams validates the query; its error message is shown to the client.
-func parseParams(q url.Values) (params, error) {
-	var p params
+// parseParams validates the query; its error message is shown to the
+// client. Parameters the query does not set keep their values from def
+// (the instance's --delay and --status).
+func parseParams(q url.Values, def params) (params, error) {
+	p := def
 	var err error
 	if v := q.Get("delay"); v != "" {
 		if p.delay, err = parseDelay(v); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -40,6 +41,11 @@ type server struct {
 // fails.
 func Run(ctx context.Context, o Options) error {
 	o = o.withDefaults()
+	defaults, err := parseParams(url.Values{"delay": {o.Delay.String()}, "status": {o.Status}}, params{})
+	if err != nil {
+		return fmt.Errorf("sample: %w", err)
+	}
+	o.defaults = defaults
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", o.Addr)
 	if err != nil {
 		return fmt.Errorf("sample: listen: %w", err)
@@ -58,7 +64,8 @@ func newServer(o Options) *server {
 		s.idle = tr.CloseIdleConnections
 	}
 	s.grpc, s.health = newGRPCServer(id, o.Logger)
-	plain := &httpHandler{id: id, calls: &caller{urls: o.Calls, client: client, log: o.Logger}, log: o.Logger}
+	plain := &httpHandler{id: id, calls: &caller{urls: o.Calls, client: client, log: o.Logger}, log: o.Logger,
+		defaults: o.defaults, counts: newRequestCounts()}
 	base, cancel := context.WithCancel(context.Background())
 	s.cancelBase = cancel
 	s.http = &http.Server{
