@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -55,9 +56,10 @@ func run(args []string) error {
 	adminAddr := fs.String("admin-address", "127.0.0.1:15021", "address of the admin endpoints (/healthz/ready, /config_dump)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	drain := fs.Duration("drain-timeout", 5*time.Second, "how long removed listeners drain in-flight requests")
+	concurrency := fs.Int("concurrency", 1, "worker threads (GOMAXPROCS); 0 uses every core")
 	md := metadataFlag{}
 	fs.Var(md, "metadata", "node metadata KEY=VALUE (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseAndApply(fs, args, concurrency); err != nil {
 		return err
 	}
 	if *nodeID == "" {
@@ -112,4 +114,15 @@ func run(args []string) error {
 	}
 	log.Info("halyard-proxy stopped")
 	return runErr
+}
+
+// parseAndApply parses the flags and sets the number of worker threads.
+func parseAndApply(fs *flag.FlagSet, args []string, concurrency *int) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *concurrency > 0 {
+		runtime.GOMAXPROCS(*concurrency)
+	}
+	return nil
 }

@@ -80,9 +80,13 @@ func NewServer(opts Options) *Server {
 		s.now = time.Now
 	}
 	s.proxy = &httputil.ReverseProxy{
-		Rewrite:        s.rewrite,
-		Transport:      clusterTransport{},
-		FlushInterval:  -1, // stream: gRPC, server-sent events, long polls
+		Rewrite:   s.rewrite,
+		Transport: clusterTransport{},
+		// 0 flushes when the copy is done; ReverseProxy still flushes
+		// every write of a response without a length (gRPC, streaming,
+		// server-sent events), so only fixed-length bodies are batched.
+		FlushInterval:  0,
+		BufferPool:     newBufferPool(),
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   s.proxyError,
 		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelDebug),
