@@ -43,20 +43,36 @@ func crossCheck(docs []loadedDoc) {
 	}
 }
 
-// checkSubsets warns about a route naming a subset that no DestinationRule
-// for its host defines.
+// checkSubsets warns about a destination (of an http, tcp or tls route,
+// or a mirror) naming a subset that no DestinationRule for its host
+// defines.
 func checkSubsets(d loadedDoc, vs *networking.VirtualService, drs []loadedDoc) {
+	check := func(field string, dest *networking.Destination) {
+		if dest.GetSubset() == "" || dest.GetHost() == "" {
+			return
+		}
+		host := resolveHost(dest.Host, d.meta.Namespace)
+		if !slices.Contains(subsetsFor(host, drs), dest.Subset) {
+			d.c.warnf(field+".subset", "subset %q is not defined by any DestinationRule for host %s", dest.Subset, host)
+		}
+	}
 	for i, r := range vs.Http {
 		for j, rd := range r.Route {
-			dest := rd.GetDestination()
-			if dest.GetSubset() == "" || dest.GetHost() == "" {
-				continue
-			}
-			host := resolveHost(dest.Host, d.meta.Namespace)
-			if !slices.Contains(subsetsFor(host, drs), dest.Subset) {
-				d.c.warnf(fmt.Sprintf("spec.http[%d].route[%d].destination.subset", i, j),
-					"subset %q is not defined by any DestinationRule for host %s", dest.Subset, host)
-			}
+			check(fmt.Sprintf("spec.http[%d].route[%d].destination", i, j), rd.GetDestination())
+		}
+		check(fmt.Sprintf("spec.http[%d].mirror", i), r.Mirror)
+		for j, m := range r.Mirrors {
+			check(fmt.Sprintf("spec.http[%d].mirrors[%d].destination", i, j), m.GetDestination())
+		}
+	}
+	for i, r := range vs.Tcp {
+		for j, rd := range r.Route {
+			check(fmt.Sprintf("spec.tcp[%d].route[%d].destination", i, j), rd.GetDestination())
+		}
+	}
+	for i, r := range vs.Tls {
+		for j, rd := range r.Route {
+			check(fmt.Sprintf("spec.tls[%d].route[%d].destination", i, j), rd.GetDestination())
 		}
 	}
 }

@@ -86,6 +86,7 @@ type docCtx struct {
 	out   *sink
 	file  string
 	ref   string
+	ns    string // the document's namespace, once its metadata is read
 	lines lineIndex
 	nerr  int
 }

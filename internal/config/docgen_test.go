@@ -46,7 +46,9 @@ func TestReferenceMirrorsTheSupportCheck(t *testing.T) {
 	doc := referenceDoc()
 	for _, want := range []string{
 		"| `spec.http[].route[].weight` | supported: relative weights, as in Istio: they need not add up to 100 |",
-		"| `spec.http[].retries` | not yet supported |",
+		"| `spec.http[].retries` | supported: Istio's default policy when not set (2 retries); attempts: 0 turns retries off |",
+		"| `spec.http[].delegate` | not yet supported |",
+		"| `spec.trafficPolicy.tls` | not yet supported |",
 		"| `spec.template.spec.containers[].resources` | no effect locally |",
 		"| `spec.template.spec.containers[].env[].valueFrom` | not yet supported |",
 		"| Gateway | networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3 |",

@@ -82,7 +82,7 @@ func (l *loader) document(file string, root *yaml.Node) {
 		return
 	}
 	m := docMeta(c, h, ki, root.Line)
-	c.ref = m.Ref()
+	c.ref, c.ns = m.Ref(), m.Namespace
 	l.checkDuplicate(c, ki, m)
 	p, ok := parseDoc(c, root, ki)
 	if !ok {

@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // This file is the data behind "never a silent ignore": for each applied
 // kind, the fields Halyard acts on today. A rule covers its whole subtree.
 // Any other field set in a document gets one warning at the root of the
@@ -125,38 +127,106 @@ var deploymentRules = concat(
 )
 
 const (
-	httpMatch = "spec.http[].match[]."
-	httpRoute = "spec.http[].route[]."
+	httpRule  = "spec.http[]."
+	httpMatch = httpRule + "match[]."
+	httpRoute = httpRule + "route[]."
 )
 
-var virtualServiceRules = []fieldRule{
-	ok("spec.hosts", "short names are resolved in the VirtualService's namespace"),
-	ok("spec.gateways", `applies to sidecars when empty or when it lists "mesh"; a VirtualService bound only to gateways is warned`),
-	ok("spec.http[].name"),
-	ok(httpMatch + "name"), ok(httpMatch+"uri", "exact, prefix or regex (RE2)"),
-	ok(httpMatch+"headers", "{} matches the header's presence"), ok(httpMatch + "withoutHeaders"),
-	ok(httpMatch + "method"), ok(httpMatch + "authority"), ok(httpMatch+"queryParams", "{} matches the parameter's presence"),
-	ok(httpMatch + "ignoreUriCase"), ok(httpMatch+"scheme", "matched against the request's scheme"),
-	ok(httpMatch+"port", "the match applies only on that port"),
-	ok(httpMatch+"sourceLabels", "the match applies only to proxies of pods with those labels"),
-	ok(httpMatch+"sourceNamespace", "the match applies only to proxies in that namespace"),
-	ok(httpMatch+"gateways", `the match applies to sidecars only when empty or when it lists "mesh"`),
-	ok(httpRoute + "destination.host"), ok(httpRoute + "destination.subset"),
-	ok(httpRoute + "destination.port.number"),
-	ok(httpRoute+"weight", "relative weights, as in Istio: they need not add up to 100"),
+var virtualServiceRules = concat(
+	[]fieldRule{
+		ok("spec.hosts", "short names are resolved in the VirtualService's namespace"),
+		ok("spec.gateways", `applies to sidecars when empty or when it lists "mesh"; a VirtualService bound only to gateways is warned`),
+		ok(httpRule + "name"),
+		ok(httpMatch + "name"), ok(httpMatch+"uri", "exact, prefix or regex (RE2)"),
+		ok(httpMatch+"headers", "{} matches the header's presence"), ok(httpMatch + "withoutHeaders"),
+		ok(httpMatch + "method"), ok(httpMatch + "authority"), ok(httpMatch+"queryParams", "{} matches the parameter's presence"),
+		ok(httpMatch + "ignoreUriCase"), ok(httpMatch+"scheme", "matched against the request's scheme"),
+		ok(httpMatch+"port", "the match applies only on that port"),
+		ok(httpMatch+"sourceLabels", "the match applies only to proxies of pods with those labels"),
+		ok(httpMatch+"sourceNamespace", "the match applies only to proxies in that namespace"),
+		ok(httpMatch+"gateways", `the match applies to sidecars only when empty or when it lists "mesh"`),
+		ok(httpRoute + "destination.host"), ok(httpRoute + "destination.subset"),
+		ok(httpRoute + "destination.port.number"),
+		ok(httpRoute+"weight", "relative weights, as in Istio: they need not add up to 100"),
+		ok(httpRoute+"headers", "on the route for a single destination, on its weighted cluster otherwise"),
+	},
+	httpFeatureRules, l4Rules,
+)
+
+// httpFeatureRules are what an http rule does besides matching and
+// picking destinations (docs/ARCHITECTURE.md, "Traffic policy").
+var httpFeatureRules = []fieldRule{
+	ok(httpRule+"timeout", "no timeout when not set, as in Istio"),
+	ok(httpRule+"retries", "Istio's default policy when not set (2 retries); attempts: 0 turns retries off"),
+	ok(httpRule+"fault", "fixedDelay and httpStatus/grpcStatus aborts; no percentage means none"),
+	ok(httpRule + "mirror"), ok(httpRule + "mirrorPercentage"),
+	ok(httpRule+"mirrorPercent", "deprecated: use mirrorPercentage"), ok(httpRule + "mirrors"),
+	ok(httpRule + "redirect.uri"), ok(httpRule + "redirect.authority"), ok(httpRule + "redirect.port"),
+	ok(httpRule+"redirect.derivePort", "FROM_REQUEST_PORT is the port being routed"),
+	ok(httpRule + "redirect.scheme"), ok(httpRule+"redirect.redirectCode", "301 (default), 302, 303, 307 or 308"),
+	ok(httpRule+"rewrite", "uri replaces the matched prefix (the whole path of an exact or regex match)"),
+	ok(httpRule + "directResponse"),
+	ok(httpRule+"headers", "set overwrites, add appends; :authority or host in request set/add rewrites the authority"),
+	ok(httpRule + "corsPolicy"),
 }
 
-var destinationRuleRules = []fieldRule{
-	ok("spec.host"),
-	ok("spec.trafficPolicy.loadBalancer.simple", "ROUND_ROBIN, LEAST_REQUEST (LEAST_CONN), RANDOM; PASSTHROUGH is warned"),
-	ok("spec.subsets[].name"), ok("spec.subsets[].labels"),
-	ok("spec.subsets[].trafficPolicy.loadBalancer.simple", "overrides the top-level policy"),
-	ok("spec.trafficPolicy.portLevelSettings[].port.number"),
-	ok("spec.trafficPolicy.portLevelSettings[].loadBalancer.simple", "overrides the policy on that port"),
-	ok("spec.subsets[].trafficPolicy.portLevelSettings[].port.number"),
-	ok("spec.subsets[].trafficPolicy.portLevelSettings[].loadBalancer.simple"),
-	ok("spec.exportTo", `"." or "*" and namespace names, as in Istio`),
-	ok("spec.workloadSelector", "the rule applies only to proxies of pods with those labels"),
+// l4Rules are the tcp and tls rules: connections to a TCP port, or by SNI
+// to a TLS port, go to the first rule whose match applies.
+var l4Rules = []fieldRule{
+	ok("spec.tcp[].match[].port"), ok("spec.tcp[].match[].sourceLabels"), ok("spec.tcp[].match[].sourceNamespace"),
+	ok("spec.tcp[].match[].gateways"), ok("spec.tcp[].route"),
+	ok("spec.tls[].match[].sniHosts"), ok("spec.tls[].match[].port"), ok("spec.tls[].match[].sourceLabels"),
+	ok("spec.tls[].match[].sourceNamespace"), ok("spec.tls[].match[].gateways"), ok("spec.tls[].route"),
+}
+
+var destinationRuleRules = concat(
+	[]fieldRule{
+		ok("spec.host"),
+		ok("spec.subsets[].name"), ok("spec.subsets[].labels"),
+		ok("spec.trafficPolicy.portLevelSettings[].port.number"),
+		ok("spec.subsets[].trafficPolicy.portLevelSettings[].port.number"),
+		ok("spec.exportTo", `"." or "*" and namespace names, as in Istio`),
+		ok("spec.workloadSelector", "the rule applies only to proxies of pods with those labels"),
+	},
+	policyRules("spec.trafficPolicy.", ""),
+	policyRules("spec.trafficPolicy.portLevelSettings[].", "replaces the policy on that port"),
+	policyRules("spec.subsets[].trafficPolicy.", "overrides the top-level policy"),
+	policyRules("spec.subsets[].trafficPolicy.portLevelSettings[].", "replaces the subset's policy on that port"),
+)
+
+// policyRules are the supported parts of a traffic policy written at
+// prefix ("spec.trafficPolicy.", ...); note says how it combines.
+func policyRules(prefix, note string) []fieldRule {
+	lb, ch := prefix+"loadBalancer.", prefix+"loadBalancer.consistentHash."
+	tcp, http, od := prefix+"connectionPool.tcp.", prefix+"connectionPool.http.", prefix+"outlierDetection."
+	simple := "ROUND_ROBIN (default), LEAST_REQUEST (LEAST_CONN), RANDOM, PASSTHROUGH (original destination)"
+	pool := "circuit breaker; unlimited when not set, as in Istio"
+	if strings.HasPrefix(prefix, "spec.trafficPolicy.") {
+		pool = "circuit breaker, on the clients' clusters and the servers' inbound clusters; unlimited when not set, as in Istio"
+	}
+	if note != "" {
+		simple = note
+	}
+	return []fieldRule{
+		ok(lb+"simple", simple),
+		ok(ch+"httpHeaderName", "RING_HASH (or MAGLEV) cluster, hash policy on every route to it"),
+		ok(ch + "httpCookie.name"), ok(ch + "httpCookie.path"),
+		ok(ch+"httpCookie.ttl", "with a ttl, the proxy sets the cookie when the request has none"),
+		ok(ch + "useSourceIp"), ok(ch + "httpQueryParameterName"),
+		ok(ch + "ringHash"), ok(ch + "maglev"), ok(ch+"minimumRingSize", "deprecated: use ringHash"),
+		ok(tcp+"maxConnections", pool),
+		ok(tcp+"connectTimeout", "10s when not set"), ok(tcp + "tcpKeepalive"),
+		ok(tcp+"idleTimeout", "HTTP connection pool idle timeout when http.idleTimeout is not set; tcp_proxy idle timeout"),
+		ok(http+"http1MaxPendingRequests", "circuit breaker; unlimited when not set"),
+		ok(http+"http2MaxRequests", "circuit breaker; unlimited when not set"),
+		ok(http + "maxRequestsPerConnection"), ok(http+"maxRetries", "circuit breaker; unlimited when not set"),
+		ok(http + "idleTimeout"), ok(http+"h2UpgradePolicy", "UPGRADE makes the upstream HTTP/2"),
+		ok(od+"consecutive5xxErrors", "Envoy's default (5) when not set; 0 turns it off"),
+		ok(od+"consecutiveGatewayErrors", "off when not set"),
+		ok(od + "interval"), ok(od + "baseEjectionTime"), ok(od + "maxEjectionPercent"),
+		ok(od+"minHealthPercent", "panic threshold; 0 (panic mode off) when not set, as in Istio"),
+		ok(od + "splitExternalLocalOriginErrors"), ok(od + "consecutiveLocalOriginFailures"),
+	}
 }
 
 var serviceEntryRules = []fieldRule{

@@ -24,21 +24,26 @@ spec:
       headers:
         request:
           set: {x: y}
-          remove: [z]
     retries:
       attempts: 3
       perTryTimeout: 2s
-  - route:
+  - redirect:
+      uri: /b
+      prefixRewrite: /c
+  tcp:
+  - match:
+    - destinationSubnets: [10.0.0.0/8]
+      sourceSubnet: 10.1.0.0/16
+    - destinationSubnets: [10.2.0.0/16]
+    route:
     - destination: {host: reviews}
-    retries: {attempts: 0}
-    timeout: 10s
 `, want: []string{
 			`t.yaml:7: warning: VirtualService/default/reviews: spec.exportTo: field not yet supported; ignored`,
 			`t.yaml:11: warning: VirtualService/default/reviews: spec.http[0].match[0].statPrefix: field not yet supported; ignored`,
-			`t.yaml:14: warning: VirtualService/default/reviews: spec.http[0].route[0].headers: field not yet supported; ignored`,
-			`t.yaml:18: warning: VirtualService/default/reviews: spec.http[0].retries: field not yet supported; ignored`,
-			`t.yaml:23: warning: VirtualService/default/reviews: spec.http[1].retries: field not yet supported; ignored`,
-			`t.yaml:24: warning: VirtualService/default/reviews: spec.http[1].timeout: field not yet supported; ignored`,
+			`t.yaml:22: warning: VirtualService/default/reviews: spec.http[1].redirect.prefixRewrite: field not yet supported; ignored`,
+			`t.yaml:25: warning: VirtualService/default/reviews: spec.tcp[0].match[0].destinationSubnets: field not yet supported; ignored`,
+			`t.yaml:26: warning: VirtualService/default/reviews: spec.tcp[0].match[0].sourceSubnet: field not yet supported; ignored`,
+			`t.yaml:27: warning: VirtualService/default/reviews: spec.tcp[0].match[1].destinationSubnets: field not yet supported; ignored`,
 		}},
 		{name: "partly supported messages: only the unsupported part is warned", in: svcReviews + `---
 apiVersion: networking.istio.io/v1
@@ -50,17 +55,22 @@ spec:
   trafficPolicy:
     loadBalancer:
       simple: RANDOM
+      localityLbSetting: {enabled: true}
     connectionPool:
-      tcp: {maxConnections: 10}
+      tcp: {maxConnections: 10, maxConnectionDuration: 1h}
+    tls: {mode: ISTIO_MUTUAL}
   subsets:
   - name: v1
     labels: {version: v1}
     trafficPolicy:
       loadBalancer:
         consistentHash: {httpHeaderName: x-user}
+        warmupDurationSecs: 10s
 `, want: []string{
-			`t.yaml:21: warning: DestinationRule/default/reviews: spec.trafficPolicy.connectionPool: field not yet supported; ignored`,
-			`t.yaml:28: warning: DestinationRule/default/reviews: spec.subsets[0].trafficPolicy.loadBalancer.consistentHash: field not yet supported; ignored`,
+			`t.yaml:21: warning: DestinationRule/default/reviews: spec.trafficPolicy.loadBalancer.localityLbSetting: field not yet supported; ignored`,
+			`t.yaml:23: warning: DestinationRule/default/reviews: spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration: field not yet supported; ignored`,
+			`t.yaml:24: warning: DestinationRule/default/reviews: spec.trafficPolicy.tls: field not yet supported; ignored`,
+			`t.yaml:31: warning: DestinationRule/default/reviews: spec.subsets[0].trafficPolicy.loadBalancer.warmupDurationSecs: field not yet supported; ignored`,
 		}},
 		{name: "Kubernetes fields with no effect locally; empty and null values are not set", in: `
 apiVersion: apps/v1

@@ -43,9 +43,7 @@ func validateTrafficPolicy(c *docCtx, p string, tp *networking.TrafficPolicy) {
 	if tp.Tunnel != nil && tp.ProxyProtocol != nil {
 		c.errorf(p, "tunnel and proxyProtocol must not be set together")
 	}
-	if tp.GetLoadBalancer().GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH {
-		c.warnf(p+".loadBalancer.simple", "PASSTHROUGH is not yet supported: ROUND_ROBIN is used")
-	}
+	validatePolicyParts(c, p, tp)
 }
 
 // validateServiceEntry applies Istio's validation of a ServiceEntry.

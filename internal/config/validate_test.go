@@ -88,8 +88,7 @@ spec:
 			`t.yaml:23: VirtualService/default/r: spec.http[1].route[0].destination.subset: invalid subset name "V1": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`,
 			`t.yaml:23: VirtualService/default/r: spec.http[1].route[0].destination.port.number: port number 0 must be in the range 1..65535`,
 			`t.yaml:23: warning: VirtualService/default/r: spec.http[1].route[0].destination.subset: subset "V1" is not defined by any DestinationRule for host *`,
-			`t.yaml:24: VirtualService/default/r: spec.http[2]: route and redirect cannot both be set`,
-			`t.yaml:24: warning: VirtualService/default/r: spec.http[2].redirect: field not yet supported; ignored`,
+			`t.yaml:25: VirtualService/default/r: spec.http[2].route: route and redirect cannot both be set`,
 			`t.yaml:27: warning: VirtualService/default/r: spec.http[3]: rule is never used: spec.http[2] before it has no match and takes every request`,
 		}},
 		{name: "no routes at all", in: `
@@ -125,7 +124,6 @@ spec:
   - name: V_2
 `, want: []string{
 			`t.yaml:18: DestinationRule/default/r: spec.trafficPolicy: a traffic policy must have at least one field`,
-			`t.yaml:23: warning: DestinationRule/default/r: spec.subsets[0].trafficPolicy.loadBalancer.simple: PASSTHROUGH is not yet supported: ROUND_ROBIN is used`,
 			`t.yaml:24: DestinationRule/default/r: spec.subsets[1].name: duplicate subset name "v1" (also spec.subsets[0])`,
 			`t.yaml:25: DestinationRule/default/r: spec.subsets[2].name: missing required field`,
 			`t.yaml:25: DestinationRule/default/r: spec.subsets[2].labels[bad key!]: invalid label key "bad key!": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')`,

@@ -18,7 +18,7 @@ func validateVirtualService(c *docCtx, vs *networking.VirtualService) {
 	}
 	mesh := len(vs.Gateways) == 0 || slices.Contains(vs.Gateways, "mesh")
 	validateVSHosts(c, vs.Hosts, mesh)
-	validateGatewayNames(c, vs.Gateways)
+	validateGatewayNamesAt(c, "spec.gateways", vs.Gateways)
 	if !mesh {
 		c.warnf("spec.gateways", `"mesh" is not listed: this VirtualService applies only to gateways, which Halyard does not run yet`)
 	}
@@ -27,6 +27,12 @@ func validateVirtualService(c *docCtx, vs *networking.VirtualService) {
 	}
 	for i, r := range vs.Http {
 		validateHTTPRoute(c, fmt.Sprintf("spec.http[%d]", i), r)
+	}
+	for i, r := range vs.Tcp {
+		validateTCPRoute(c, fmt.Sprintf("spec.tcp[%d]", i), r)
+	}
+	for i, r := range vs.Tls {
+		validateTLSRoute(c, fmt.Sprintf("spec.tls[%d]", i), r, vs.Hosts)
 	}
 	warnDuplicateNames(c, "spec.http", vs.Http, (*networking.HTTPRoute).GetName)
 	warnUnreachable(c, vs.Http)
@@ -56,10 +62,10 @@ func validateVSHosts(c *docCtx, hosts []string, mesh bool) {
 	}
 }
 
-// validateGatewayNames checks "name", "namespace/name" and "mesh".
-func validateGatewayNames(c *docCtx, gateways []string) {
+// validateGatewayNamesAt checks "name", "namespace/name" and "mesh".
+func validateGatewayNamesAt(c *docCtx, field string, gateways []string) {
 	for i, g := range gateways {
-		p := fmt.Sprintf("spec.gateways[%d]", i)
+		p := fmt.Sprintf("%s[%d]", field, i)
 		ns, name, qualified := strings.Cut(g, "/")
 		if !qualified {
 			if err := checkHost(g); err != nil {
@@ -74,17 +80,12 @@ func validateGatewayNames(c *docCtx, gateways []string) {
 }
 
 func validateHTTPRoute(c *docCtx, p string, r *networking.HTTPRoute) {
-	switch {
-	case r.Redirect != nil && len(r.Route) > 0:
-		c.errorf(p, "route and redirect cannot both be set")
-	case len(r.Route) == 0 && r.Redirect == nil && r.DirectResponse == nil && r.Delegate == nil:
-		c.errorf(p+".route", "a route (or redirect, or directResponse) is required")
-	}
+	validateHTTPConflicts(c, p, r)
 	for j, m := range r.Match {
 		validateMatch(c, fmt.Sprintf("%s.match[%d]", p, j), m)
 	}
 	warnDuplicateNames(c, p+".match", r.Match, (*networking.HTTPMatchRequest).GetName)
-	var total int64
+	weights := make([]int32, len(r.Route))
 	for k, d := range r.Route {
 		dp := fmt.Sprintf("%s.route[%d]", p, k)
 		if d.Destination == nil {
@@ -92,16 +93,10 @@ func validateHTTPRoute(c *docCtx, p string, r *networking.HTTPRoute) {
 		} else {
 			validateDestination(c, dp+".destination", d.Destination)
 		}
-		if d.Weight < 0 {
-			c.errorf(dp+".weight", "weight %d must not be negative", d.Weight)
-		}
-		total += int64(d.Weight)
+		weights[k] = d.Weight
 	}
-	// Istio 1.2x no longer asks weights to add up to 100 (they are
-	// relative), only that several destinations do not all weigh 0.
-	if len(r.Route) > 1 && total == 0 {
-		c.errorf(p+".route", "total destination weight is 0: give at least one destination a weight")
-	}
+	checkWeights(c, p+".route", weights)
+	validateHTTPFeatures(c, p, r)
 }
 
 func validateDestination(c *docCtx, p string, d *networking.Destination) {

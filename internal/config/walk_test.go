@@ -23,9 +23,10 @@ func TestStrictWalk(t *testing.T) {
     match:
     - ignore_uri_case: true
       uri: {prefix: /}
+      stat_prefix: r
     timeout: 1m30s
 `, want: []string{
-			`t.yaml:14: warning: VirtualService/default/reviews: spec.http[0].timeout: field not yet supported; ignored`,
+			`t.yaml:14: warning: VirtualService/default/reviews: spec.http[0].match[0].statPrefix: field not yet supported; ignored`,
 		}},
 		{name: "a field given under both names", in: vsHead + `
     match:

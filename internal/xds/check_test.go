@@ -125,8 +125,8 @@ func elideContext(ops []string, context int) string {
 	return sb.String()
 }
 
-// missingClusters lists, sorted, the clusters that routes and listeners
-// send to but CDS does not define.
+// missingClusters lists, sorted, the clusters that routes (destinations
+// and mirrors) and listeners send to but CDS does not define.
 func missingClusters(res map[string][]types.Resource) []string {
 	defined := map[string]bool{}
 	for _, r := range res[resource.ClusterType] {
@@ -147,6 +147,10 @@ func missingClusters(res map[string][]types.Resource) []string {
 				case *route.WeightedCluster_ClusterWeight:
 					note(v.GetName())
 				case *tcp.TcpProxy:
+					note(v.GetCluster())
+				case *tcp.TcpProxy_WeightedCluster_ClusterWeight:
+					note(v.GetName())
+				case *route.RouteAction_RequestMirrorPolicy:
 					note(v.GetCluster())
 				}
 			})

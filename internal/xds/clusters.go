@@ -5,11 +5,8 @@ import (
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -22,16 +19,23 @@ const ConnectTimeout = 10 * time.Second
 // httpProtocolOptionsKey is where a cluster's upstream HTTP options go.
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
-// outboundCluster is one EDS cluster: a service port, or a subset of it.
+// outboundCluster is one outbound cluster: a service port, or a subset of
+// it, with the traffic policy merged for that port and subset.
 type outboundCluster struct {
 	name   string
 	svc    *registry.Service
 	port   registry.Port
-	subset *networking.Subset // nil for the service port's own cluster
-	lb     *networking.LoadBalancerSettings
+	subset *networking.Subset        // nil for the service port's own cluster
+	policy *networking.TrafficPolicy // nil: no DestinationRule policy
 }
 
-// outboundClusters lists, without duplicates, the EDS clusters of every
+// eds says whether the cluster takes its endpoints from EDS (every outbound
+// cluster but a PASSTHROUGH one).
+func (c *outboundCluster) eds() bool {
+	return c.policy.GetLoadBalancer().GetSimple() != networking.LoadBalancerSettings_PASSTHROUGH
+}
+
+// outboundClusters lists, without duplicates, the clusters of every
 // service port and of every subset of the DestinationRule for each host.
 func (g *generator) outboundClusters() []outboundCluster {
 	var out []outboundCluster
@@ -50,7 +54,7 @@ func (g *generator) outboundClusters() []outboundCluster {
 				add(c)
 				continue
 			}
-			c.lb = loadBalancer(dr.policy, nil, p.Port)
+			c.policy = effectivePolicy(dr.policy, nil, p.Port)
 			add(c)
 			for _, s := range dr.subsets {
 				add(outboundCluster{
@@ -58,7 +62,7 @@ func (g *generator) outboundClusters() []outboundCluster {
 					svc:    svc,
 					port:   p,
 					subset: s,
-					lb:     loadBalancer(dr.policy, s.TrafficPolicy, p.Port),
+					policy: effectivePolicy(dr.policy, s.TrafficPolicy, p.Port),
 				})
 			}
 		}
@@ -66,62 +70,87 @@ func (g *generator) outboundClusters() []outboundCluster {
 	return out
 }
 
-// clusters builds the outbound EDS clusters, the proxy's inbound clusters,
+// clusters builds the outbound clusters, the proxy's inbound clusters,
 // PassthroughCluster and BlackHoleCluster.
 func (g *generator) clusters() ([]types.Resource, error) {
 	var out []types.Resource
-	for _, c := range g.outboundClusters() {
-		out = append(out, edsCluster(c))
+	for i := range g.outbound {
+		out = append(out, buildOutboundCluster(&g.outbound[i]))
 	}
 	for _, pp := range g.pod.Ports {
 		if pp.InboundAddress == "" {
 			continue
 		}
-		c, err := inboundCluster(pp, g.inboundProtocol(pp))
+		proto, pool := g.inboundSettings(pp)
+		c, err := inboundCluster(pp, proto, pool)
 		if err != nil {
 			return nil, fmt.Errorf("xds: pod %s/%s port %d: app address: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
 		}
 		out = append(out, c)
 	}
-	out = append(out,
-		&cluster.Cluster{
-			Name:                 PassthroughCluster,
-			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST},
-			ConnectTimeout:       durationpb.New(ConnectTimeout),
-			LbPolicy:             cluster.Cluster_CLUSTER_PROVIDED,
-		},
-		&cluster.Cluster{
-			Name:                 BlackHoleCluster,
-			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
-			ConnectTimeout:       durationpb.New(ConnectTimeout),
-		})
+	passthrough := &cluster.Cluster{
+		Name:                 PassthroughCluster,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST},
+		LbPolicy:             cluster.Cluster_CLUSTER_PROVIDED,
+	}
+	applyConnectionPool(passthrough, nil)
+	out = append(out, passthrough, &cluster.Cluster{
+		Name:                 BlackHoleCluster,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(ConnectTimeout),
+	})
 	return out, nil
 }
 
-func edsCluster(c outboundCluster) *cluster.Cluster {
-	return &cluster.Cluster{
+// buildOutboundCluster applies the merged policy in Istio's order:
+// connection pool, HTTP protocol options, outlier detection, load balancer.
+func buildOutboundCluster(c *outboundCluster) *cluster.Cluster {
+	out := &cluster.Cluster{
 		Name:                 c.name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
 		EdsClusterConfig: &cluster.Cluster_EdsClusterConfig{
 			EdsConfig:   adsConfigSource(),
 			ServiceName: c.name,
 		},
-		ConnectTimeout:                durationpb.New(ConnectTimeout),
-		LbPolicy:                      lbPolicy(c.lb),
-		TypedExtensionProtocolOptions: protocolOptions(c.port.Protocol),
 	}
+	pool := c.policy.GetConnectionPool()
+	applyConnectionPool(out, pool)
+	out.TypedExtensionProtocolOptions = protocolOptions(upstreamHTTP2(c.port.Protocol, pool, true), pool)
+	applyOutlierDetection(out, c.policy.GetOutlierDetection())
+	applyLoadBalancer(out, c.policy.GetLoadBalancer())
+	return out
 }
 
-func inboundCluster(pp registry.PodPort, proto registry.Protocol) (*cluster.Cluster, error) {
+// inboundSettings returns the protocol of a pod port and the connection
+// pool that applies to its inbound cluster: like Istio, the top-level (or
+// port-level) connection pool of the DestinationRule for the first service
+// (by hostname) whose target port it is, so that a server accepts the
+// load its clients were allowed. A port no service targets is Unsupported,
+// which is routed as HTTP.
+func (g *generator) inboundSettings(pp registry.PodPort) (registry.Protocol, *networking.ConnectionPoolSettings) {
+	for _, svc := range g.model.ServicesOf(g.pod) {
+		for _, p := range svc.Ports {
+			if tp, ok := registry.TargetPort(g.pod, p); ok && tp.ContainerPort == pp.ContainerPort {
+				var pool *networking.ConnectionPoolSettings
+				if dr := g.destinationRuleFor(svc); dr != nil {
+					pool = effectivePolicy(dr.policy, nil, p.Port).GetConnectionPool()
+				}
+				return p.Protocol, pool
+			}
+		}
+	}
+	return registry.Unsupported, nil
+}
+
+func inboundCluster(pp registry.PodPort, proto registry.Protocol, pool *networking.ConnectionPoolSettings) (*cluster.Cluster, error) {
 	addr, err := socketAddress(pp.AppAddress)
 	if err != nil {
 		return nil, err
 	}
 	name := InboundClusterName(pp.ContainerPort)
-	return &cluster.Cluster{
+	c := &cluster.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
-		ConnectTimeout:       durationpb.New(ConnectTimeout),
 		LoadAssignment: &endpoint.ClusterLoadAssignment{
 			ClusterName: name,
 			Endpoints: []*endpoint.LocalityLbEndpoints{{
@@ -130,36 +159,8 @@ func inboundCluster(pp registry.PodPort, proto registry.Protocol) (*cluster.Clus
 				}},
 			}},
 		},
-		TypedExtensionProtocolOptions: protocolOptions(proto),
-	}, nil
-}
-
-// lbPolicy maps Istio's simple load balancer to Envoy's: LEAST_REQUEST
-// (and its alias LEAST_CONN) and RANDOM; everything else, including
-// consistent hashing, which Halyard does not implement, is ROUND_ROBIN.
-func lbPolicy(lb *networking.LoadBalancerSettings) cluster.Cluster_LbPolicy {
-	switch lb.GetSimple() {
-	case networking.LoadBalancerSettings_LEAST_REQUEST, networking.LoadBalancerSettings_LEAST_CONN:
-		return cluster.Cluster_LEAST_REQUEST
-	case networking.LoadBalancerSettings_RANDOM:
-		return cluster.Cluster_RANDOM
 	}
-	return cluster.Cluster_ROUND_ROBIN
-}
-
-// protocolOptions makes HTTP/2 and gRPC upstreams speak HTTP/2 (h2c).
-func protocolOptions(p registry.Protocol) map[string]*anypb.Any {
-	if !p.IsHTTP2() {
-		return nil
-	}
-	opts := &httpv3.HttpProtocolOptions{
-		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
-					Http2ProtocolOptions: &core.Http2ProtocolOptions{},
-				},
-			},
-		},
-	}
-	return map[string]*anypb.Any{httpProtocolOptionsKey: toAny(opts)}
+	applyConnectionPool(c, pool)
+	c.TypedExtensionProtocolOptions = protocolOptions(upstreamHTTP2(proto, pool, false), pool)
+	return c, nil
 }

@@ -10,11 +10,15 @@ import (
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
-// endpoints builds one ClusterLoadAssignment per outbound EDS cluster. A
-// subset cluster holds the endpoints whose labels match the subset's.
+// endpoints builds one ClusterLoadAssignment per outbound EDS cluster (a
+// PASSTHROUGH cluster has none). A subset cluster holds the endpoints whose
+// labels match the subset's.
 func (g *generator) endpoints() []types.Resource {
 	var out []types.Resource
-	for _, c := range g.outboundClusters() {
+	for _, c := range g.outbound {
+		if !c.eds() {
+			continue
+		}
 		var eps []registry.Endpoint
 		for _, ep := range g.model.Endpoints(c.svc.Hostname, c.port.Port) {
 			if c.subset == nil || labelsMatch(c.subset.Labels, ep.Labels) {

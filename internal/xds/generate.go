@@ -2,7 +2,11 @@
 // DestinationRules into the Envoy xDS v3 resources of one sidecar proxy,
 // following the shapes in docs/ARCHITECTURE.md ("xDS conventions") and
 // Istio's semantics: one file per resource type (listeners.go, routes.go,
-// clusters.go, endpoints.go), rule selection in rules.go, names in names.go.
+// clusters.go, endpoints.go), rule selection in rules.go, names in names.go,
+// and one file per traffic feature: route actions (routeaction.go,
+// retries.go, faults.go, mirror.go, cors.go, headers.go, redirect.go),
+// cluster policies (policy.go, lbpolicy.go, connpool.go, outlier.go) and
+// TCP/TLS routing (tcproutes.go).
 package xds
 
 import (
@@ -41,6 +45,10 @@ type generator struct {
 	root   string
 	vss    []vsEntry                // VirtualServices bound to the mesh, by namespace/name
 	drs    []config.DestinationRule // sorted by namespace/name
+	// outbound are the outbound clusters with their merged policies, and
+	// byCluster indexes them by name.
+	outbound  []outboundCluster
+	byCluster map[string]*outboundCluster
 }
 
 // Generate returns the resources for the proxy of one pod, keyed by
@@ -85,6 +93,11 @@ func newGenerator(in *Input, pod *registry.Pod) *generator {
 	g.vss = meshVirtualServices(in.VirtualServices, pod.Namespace, g.suffix)
 	g.drs = slices.Clone(in.DestinationRules)
 	slices.SortStableFunc(g.drs, func(a, b config.DestinationRule) int { return compareMeta(a.Meta, b.Meta) })
+	g.outbound = g.outboundClusters()
+	g.byCluster = make(map[string]*outboundCluster, len(g.outbound))
+	for i := range g.outbound {
+		g.byCluster[g.outbound[i].name] = &g.outbound[i]
+	}
 	return g
 }
 
@@ -103,8 +116,8 @@ func sortByName(res []types.Resource) {
 func toAny(m proto.Message) *anypb.Any {
 	a := &anypb.Any{}
 	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
-		// Only fixed configs are wrapped (no user-written strings that could
-		// be invalid UTF-8), so marshalling cannot fail.
+		// The only user-written strings wrapped come from the configuration
+		// loader, which only yields valid UTF-8, so marshalling cannot fail.
 		panic(fmt.Sprintf("xds: marshal %T: %v", m, err))
 	}
 	return a

@@ -7,7 +7,6 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -19,8 +18,8 @@ import (
 )
 
 // listeners builds virtualOutbound, one 0.0.0.0_<port> listener per
-// HTTP-family service port in the mesh, and one inbound|<port> listener per
-// pod port that has a sidecar inbound address.
+// service port in the mesh (HTTP, or TCP/TLS: tcproutes.go), and one
+// inbound|<port> listener per pod port that has a sidecar inbound address.
 func (g *generator) listeners() ([]types.Resource, error) {
 	vo, err := g.virtualOutbound()
 	if err != nil {
@@ -30,11 +29,15 @@ func (g *generator) listeners() ([]types.Resource, error) {
 	for _, port := range g.httpPorts() {
 		out = append(out, outboundHTTPListener(port))
 	}
+	for _, l := range g.tcpListeners() {
+		out = append(out, l)
+	}
 	for _, pp := range g.pod.Ports {
 		if pp.InboundAddress == "" {
 			continue
 		}
-		l, err := inboundListener(pp, g.inboundProtocol(pp))
+		proto, _ := g.inboundSettings(pp)
+		l, err := inboundListener(pp, proto)
 		if err != nil {
 			return nil, fmt.Errorf("xds: pod %s/%s port %d: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
 		}
@@ -89,7 +92,7 @@ func outboundHTTPListener(port uint32) *listener.Listener {
 	m := httpConnectionManager("outbound_"+name, &hcm.Rds{
 		RouteConfigName: RouteConfigName(port),
 		ConfigSource:    adsConfigSource(),
-	}, nil)
+	}, nil, outboundHTTPFilters())
 	return &listener.Listener{
 		Name:             name,
 		Address:          socketAddressOf("0.0.0.0", port),
@@ -97,20 +100,6 @@ func outboundHTTPListener(port uint32) *listener.Listener {
 		TrafficDirection: core.TrafficDirection_OUTBOUND,
 		FilterChains:     []*listener.FilterChain{{Filters: []*listener.Filter{m}}},
 	}
-}
-
-// inboundProtocol is the protocol of a pod port, taken from the first
-// service (by hostname) selecting the pod whose target port it is. A port
-// no service targets is Unsupported, which is routed as HTTP.
-func (g *generator) inboundProtocol(pp registry.PodPort) registry.Protocol {
-	for _, svc := range g.model.ServicesOf(g.pod) {
-		for _, p := range svc.Ports {
-			if tp, ok := registry.TargetPort(g.pod, p); ok && tp.ContainerPort == pp.ContainerPort {
-				return p.Protocol
-			}
-		}
-	}
-	return registry.Unsupported
 }
 
 func inboundListener(pp registry.PodPort, proto registry.Protocol) (*listener.Listener, error) {
@@ -127,12 +116,12 @@ func inboundListener(pp registry.PodPort, proto registry.Protocol) (*listener.Li
 			VirtualHosts: []*route.VirtualHost{{
 				Name:    fmt.Sprintf("inbound|http|%d", pp.ContainerPort),
 				Domains: []string{"*"},
-				Routes:  []*route.Route{clusterRoute(prefixMatch("/"), cluster, "default")},
+				Routes:  []*route.Route{inboundRoute(cluster)},
 			}},
 		}
 		statPrefix := fmt.Sprintf("inbound_0.0.0.0_%d", pp.ContainerPort)
 		chain = &listener.FilterChain{Filters: []*listener.Filter{
-			httpConnectionManager(statPrefix, nil, rc),
+			httpConnectionManager(statPrefix, nil, rc, []*hcm.HttpFilter{routerFilter()}),
 		}}
 	}
 	return &listener.Listener{
@@ -144,15 +133,12 @@ func inboundListener(pp registry.PodPort, proto registry.Protocol) (*listener.Li
 }
 
 // httpConnectionManager builds an HCM filter that takes its routes from RDS
-// (rds) or inline (rc).
-func httpConnectionManager(statPrefix string, rds *hcm.Rds, rc *route.RouteConfiguration) *listener.Filter {
+// (rds) or inline (rc), with the given HTTP filters.
+func httpConnectionManager(statPrefix string, rds *hcm.Rds, rc *route.RouteConfiguration, filters []*hcm.HttpFilter) *listener.Filter {
 	m := &hcm.HttpConnectionManager{
-		StatPrefix: statPrefix,
-		CodecType:  hcm.HttpConnectionManager_AUTO,
-		HttpFilters: []*hcm.HttpFilter{{
-			Name:       wellknown.Router,
-			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: toAny(&router.Router{})},
-		}},
+		StatPrefix:  statPrefix,
+		CodecType:   hcm.HttpConnectionManager_AUTO,
+		HttpFilters: filters,
 	}
 	if rds != nil {
 		m.RouteSpecifier = &hcm.HttpConnectionManager_Rds{Rds: rds}

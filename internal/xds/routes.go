@@ -12,13 +12,20 @@ import (
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
+// maxDirectResponseBody is Istio's limit on direct response bodies (1MiB,
+// which its validation enforces), instead of Envoy's default 4KiB.
+const maxDirectResponseBody = 1 << 20
+
 // routeConfigs builds one RouteConfiguration per HTTP-family service port,
 // named by the port number, with one virtual host per service serving that
 // port over HTTP. There is no catch-all virtual host.
 func (g *generator) routeConfigs() []types.Resource {
 	var out []types.Resource
 	for _, port := range g.httpPorts() {
-		rc := &route.RouteConfiguration{Name: RouteConfigName(port)}
+		rc := &route.RouteConfiguration{
+			Name:                           RouteConfigName(port),
+			MaxDirectResponseBodySizeBytes: wrapperspb.UInt32(maxDirectResponseBody),
+		}
 		used := map[string]bool{}
 		for _, svc := range g.model.Services {
 			p, ok := svc.Port(port)
@@ -63,27 +70,46 @@ func (g *generator) serviceRoutes(svc *registry.Service, port uint32) []*route.R
 			return routes
 		}
 	}
-	return []*route.Route{clusterRoute(prefixMatch("/"), OutboundClusterName(port, "", svc.Hostname), "default")}
+	return []*route.Route{g.defaultRoute(OutboundClusterName(port, "", svc.Hostname))}
+}
+
+// defaultRoute is Istio's route for a service without VirtualService:
+// prefix "/" to the service port's cluster, no timeout, the default retry
+// policy, and the hash policy when the cluster hashes consistently.
+func (g *generator) defaultRoute(cluster string) *route.Route {
+	a := &route.RouteAction{
+		ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cluster},
+		Timeout:          routeTimeout(nil),
+		MaxGrpcTimeout:   routeTimeout(nil),
+		RetryPolicy:      defaultRetryPolicy(false),
+	}
+	if hp := g.hashPolicy(cluster); hp != nil {
+		a.HashPolicy = []*route.RouteAction_HashPolicy{hp}
+	}
+	return &route.Route{Name: "default", Match: prefixMatch("/"), Action: &route.Route_Route{Route: a}}
 }
 
 // virtualServiceRoutes translates the http rules in order: each applicable
 // match becomes one route with the rule's action (a rule without matches
-// matches every request). Rules that do not route to destinations
-// (redirect, directResponse, delegate) are not supported and skipped.
+// matches every request). Delegating rules are not supported and skipped.
 func (g *generator) virtualServiceRoutes(vs *config.VirtualService, port uint32) []*route.Route {
 	var out []*route.Route
 	for _, rule := range vs.Spec.Http {
-		if rule == nil || len(rule.Route) == 0 {
+		if rule == nil || (len(rule.Route) == 0 && rule.Redirect == nil && rule.DirectResponse == nil) {
 			continue
 		}
-		action := g.routeAction(vs, rule.Route, port)
 		if len(rule.Match) == 0 {
-			out = append(out, &route.Route{Name: rule.Name, Match: prefixMatch("/"), Action: action})
+			if r := g.httpRoute(vs, rule, nil, port); r != nil {
+				out = append(out, r)
+			}
 			continue
 		}
 		for _, m := range rule.Match {
-			if m != nil && g.matchApplies(m, port) {
-				out = append(out, &route.Route{Name: routeName(rule.Name, m.Name), Match: routeMatch(m), Action: action})
+			if m == nil || !g.matchApplies(m, port) {
+				continue
+			}
+			if r := g.httpRoute(vs, rule, m, port); r != nil {
+				out = append(out, r)
 			}
 		}
 	}
@@ -110,38 +136,6 @@ func routeName(rule, match string) string {
 	return rule + match
 }
 
-// routeAction sends to one cluster or splits by weight. As in Istio,
-// zero-weight destinations are dropped when there are others, and a split
-// left with one destination becomes a plain cluster route.
-func (g *generator) routeAction(vs *config.VirtualService, dests []*networking.HTTPRouteDestination, port uint32) *route.Route_Route {
-	var kept []*networking.HTTPRouteDestination
-	for _, d := range dests {
-		if d != nil && (d.Weight > 0 || len(dests) == 1) {
-			kept = append(kept, d)
-		}
-	}
-	if len(kept) == 0 { // all weights zero: split evenly
-		for _, d := range dests {
-			if d != nil {
-				kept = append(kept, &networking.HTTPRouteDestination{Destination: d.Destination, Weight: 1})
-			}
-		}
-	}
-	if len(kept) == 1 {
-		return clusterAction(g.destinationCluster(vs, kept[0].Destination, port))
-	}
-	wc := &route.WeightedCluster{}
-	for _, d := range kept {
-		wc.Clusters = append(wc.Clusters, &route.WeightedCluster_ClusterWeight{
-			Name:   g.destinationCluster(vs, d.Destination, port),
-			Weight: wrapperspb.UInt32(uint32(d.Weight)),
-		})
-	}
-	return &route.Route_Route{Route: &route.RouteAction{
-		ClusterSpecifier: &route.RouteAction_WeightedClusters{WeightedClusters: wc},
-	}}
-}
-
 // destinationCluster names the cluster of a route destination: its host
 // resolved in the VirtualService's namespace; its port the destination's,
 // or the service's only port, or the port being routed.
@@ -157,12 +151,10 @@ func (g *generator) destinationCluster(vs *config.VirtualService, d *networking.
 	return OutboundClusterName(p, d.GetSubset(), host)
 }
 
-func clusterRoute(m *route.RouteMatch, cluster, name string) *route.Route {
-	return &route.Route{Name: name, Match: m, Action: clusterAction(cluster)}
-}
-
-func clusterAction(cluster string) *route.Route_Route {
-	return &route.Route_Route{Route: &route.RouteAction{
+// inboundRoute sends everything to the proxy's own app, with no timeout.
+func inboundRoute(cluster string) *route.Route {
+	return &route.Route{Name: "default", Match: prefixMatch("/"), Action: &route.Route_Route{Route: &route.RouteAction{
 		ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cluster},
-	}}
+		Timeout:          routeTimeout(nil),
+	}}}
 }

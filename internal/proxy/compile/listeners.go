@@ -161,6 +161,9 @@ func compileHCM(h *hcmv3.HttpConnectionManager) (*hcm.Config, error) {
 			return nil, errors.New("the router filter must be the last http filter")
 		case f.GetIsOptional() || f.GetDisabled():
 			// Envoy skips optional filters it does not know.
+		case f.GetName() == "envoy.filters.http.fault" || f.GetName() == "envoy.filters.http.cors":
+			// Accepted so listeners that carry them apply; per-route fault
+			// and CORS policies are not enforced yet.
 		default:
 			return nil, fmt.Errorf("unsupported http filter %q", f.GetName())
 		}
