@@ -139,7 +139,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 		LocalReply(w, r, info, http.StatusServiceUnavailable, NoClusterFound, "cluster not found")
 		return
 	}
-	h := c.Pick(r)
+	h := c.Pick(&upstream.PickRequest{HTTP: r})
 	if h == nil {
 		LocalReply(w, r, info, http.StatusServiceUnavailable, NoHealthyUpstream, "no healthy upstream")
 		return

@@ -109,12 +109,12 @@ func (c *Cluster) Transport() *http.Transport { return c.transport.Load() }
 
 // Pick chooses an endpoint for the request, or returns nil when the cluster
 // has no endpoints.
-func (c *Cluster) Pick(r *http.Request) *Host {
+func (c *Cluster) Pick(req *PickRequest) *Host {
 	b := c.picker.Load()
 	if b == nil || len(b.hosts) == 0 {
 		return nil
 	}
-	return b.p.Pick(r)
+	return b.p.Pick(req)
 }
 
 // Hosts returns the cluster's current endpoints.

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"math/rand/v2"
-	"net/http"
 )
 
 func init() { register(LeastRequest, newLeastRequest) }
@@ -13,7 +12,7 @@ type leastRequest struct{ hosts []*Host }
 
 func newLeastRequest(hosts []*Host) Picker { return &leastRequest{hosts: hosts} }
 
-func (p *leastRequest) Pick(*http.Request) *Host {
+func (p *leastRequest) Pick(*PickRequest) *Host {
 	n := len(p.hosts)
 	if n == 1 {
 		return p.hosts[0]

@@ -8,7 +8,19 @@ import (
 // Picker chooses an endpoint for a request. A Picker is built for one
 // immutable endpoint set (never empty) and must be safe for concurrent use.
 type Picker interface {
-	Pick(r *http.Request) *Host
+	Pick(req *PickRequest) *Host
+}
+
+// PickRequest is what a load balancer may look at for one pick. A nil
+// *PickRequest is valid and means "no hash, avoid nothing".
+type PickRequest struct {
+	HTTP *http.Request
+	// Hash is the result of the route's hash_policy, when HasHash.
+	Hash    uint64
+	HasHash bool
+	// Avoid, when set, rejects hosts a retry should not reuse (Envoy's
+	// previous_hosts retry predicate); a picker tries other hosts first.
+	Avoid func(*Host) bool
 }
 
 // PickerBuilder builds the Picker of a load balancing policy.

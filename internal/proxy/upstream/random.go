@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"math/rand/v2"
-	"net/http"
 )
 
 func init() { register(Random, newRandom) }
@@ -11,4 +10,4 @@ type random struct{ hosts []*Host }
 
 func newRandom(hosts []*Host) Picker { return &random{hosts: hosts} }
 
-func (p *random) Pick(*http.Request) *Host { return p.hosts[rand.IntN(len(p.hosts))] }
+func (p *random) Pick(*PickRequest) *Host { return p.hosts[rand.IntN(len(p.hosts))] }

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"net/http"
 	"sync/atomic"
 )
 
@@ -21,7 +20,7 @@ func newRoundRobin(hosts []*Host) Picker {
 	return &roundRobin{schedule: weightedSchedule(hosts)}
 }
 
-func (p *roundRobin) Pick(*http.Request) *Host {
+func (p *roundRobin) Pick(*PickRequest) *Host {
 	n := p.next.Add(1) - 1
 	return p.schedule[n%uint64(len(p.schedule))]
 }
