@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -67,14 +68,20 @@ func (p *pusher) pushLocked() {
 		DestinationRules: p.cfg.DestinationRules,
 		DomainSuffix:     p.domainSuffix,
 	}
+	builder := xds.NewBuilder(in)
 	seen := map[string]bool{}
+	var proxies []*registry.Pod
 	for i := range model.Pods {
-		pod := &model.Pods[i]
-		if pod.ProxyID == "" {
-			continue
+		if pod := &model.Pods[i]; pod.ProxyID != "" {
+			seen[pod.ProxyID] = true
+			proxies = append(proxies, pod)
 		}
-		seen[pod.ProxyID] = true
-		p.pushOne(in, pod)
+	}
+	snaps := make([]*cache.Snapshot, len(proxies))
+	errs := make([]error, len(proxies))
+	parallel(len(proxies), func(i int) { snaps[i], errs[i] = builder.Snapshot(proxies[i]) })
+	for i, pod := range proxies {
+		p.setSnapshot(pod.ProxyID, snaps[i], errs[i])
 	}
 	for id := range p.versions {
 		if !seen[id] {
@@ -85,30 +92,45 @@ func (p *pusher) pushLocked() {
 	}
 }
 
-// pushOne sets one proxy's snapshot. A proxy whose config cannot be
+// setSnapshot sets one proxy's snapshot. A proxy whose config could not be
 // generated keeps its previous snapshot; the error is logged and shown in
 // the sync status.
-func (p *pusher) pushOne(in *xds.Input, pod *registry.Pod) {
-	res, err := xds.Generate(in, pod)
-	var snap *cache.Snapshot
-	if err == nil {
-		snap, err = xds.NewSnapshot(res)
-	}
+func (p *pusher) setSnapshot(id string, snap *cache.Snapshot, err error) {
 	if err != nil {
-		p.log.Error("xds generation failed; proxy keeps its previous config", "proxy", pod.ProxyID, "error", err)
-		p.syncz.generationFailed(pod.ProxyID, err)
+		p.log.Error("xds generation failed; proxy keeps its previous config", "proxy", id, "error", err)
+		p.syncz.generationFailed(id, err)
 		return
 	}
 	version := snap.GetVersion(resource.ListenerType)
-	if p.versions[pod.ProxyID] == version {
+	if p.versions[id] == version {
 		return
 	}
-	if err := p.cache.SetSnapshot(context.Background(), pod.ProxyID, snap); err != nil {
-		p.log.Error("set snapshot", "proxy", pod.ProxyID, "error", err)
-		p.syncz.generationFailed(pod.ProxyID, err)
+	if err := p.cache.SetSnapshot(context.Background(), id, snap); err != nil {
+		p.log.Error("set snapshot", "proxy", id, "error", err)
+		p.syncz.generationFailed(id, err)
 		return
 	}
-	p.versions[pod.ProxyID] = version
-	p.syncz.pushed(pod.ProxyID, version)
-	p.log.Debug("snapshot set", "proxy", pod.ProxyID, "version", version)
+	p.versions[id] = version
+	p.syncz.pushed(id, version)
+	p.log.Debug("snapshot set", "proxy", id, "version", version)
+}
+
+// parallel runs f(0..n-1) on as many goroutines as there are CPUs and
+// returns when all are done.
+func parallel(n int, f func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }

@@ -73,10 +73,36 @@ func (g *generator) outboundClusters() []outboundCluster {
 // clusters builds the outbound clusters, the proxy's inbound clusters,
 // PassthroughCluster and BlackHoleCluster.
 func (g *generator) clusters() ([]types.Resource, error) {
+	pod, err := g.podClusters()
+	if err != nil {
+		return nil, err
+	}
+	return append(g.sharedClusters(), pod...), nil
+}
+
+// sharedClusters are the outbound clusters, PassthroughCluster and
+// BlackHoleCluster: alike for every proxy of the same class.
+func (g *generator) sharedClusters() []types.Resource {
 	var out []types.Resource
 	for i := range g.outbound {
 		out = append(out, buildOutboundCluster(&g.outbound[i]))
 	}
+	passthrough := &cluster.Cluster{
+		Name:                 PassthroughCluster,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST},
+		LbPolicy:             cluster.Cluster_CLUSTER_PROVIDED,
+	}
+	applyConnectionPool(passthrough, nil)
+	return append(out, passthrough, &cluster.Cluster{
+		Name:                 BlackHoleCluster,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(ConnectTimeout),
+	})
+}
+
+// podClusters are the inbound clusters to the pod's own application.
+func (g *generator) podClusters() ([]types.Resource, error) {
+	var out []types.Resource
 	for _, pp := range g.pod.Ports {
 		if pp.InboundAddress == "" {
 			continue
@@ -88,17 +114,6 @@ func (g *generator) clusters() ([]types.Resource, error) {
 		}
 		out = append(out, c)
 	}
-	passthrough := &cluster.Cluster{
-		Name:                 PassthroughCluster,
-		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST},
-		LbPolicy:             cluster.Cluster_CLUSTER_PROVIDED,
-	}
-	applyConnectionPool(passthrough, nil)
-	out = append(out, passthrough, &cluster.Cluster{
-		Name:                 BlackHoleCluster,
-		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
-		ConnectTimeout:       durationpb.New(ConnectTimeout),
-	})
 	return out, nil
 }
 

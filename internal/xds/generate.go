@@ -43,8 +43,8 @@ type generator struct {
 	pod    *registry.Pod
 	suffix string
 	root   string
-	vss    []vsEntry                // VirtualServices bound to the mesh, by namespace/name
-	drs    []config.DestinationRule // sorted by namespace/name
+	vss    []vsEntry // VirtualServices bound to the mesh, by namespace/name
+	dri    *drIndex  // DestinationRules by namespace and host
 	// outbound are the outbound clusters with their merged policies, and
 	// byCluster indexes them by name.
 	outbound  []outboundCluster
@@ -62,7 +62,7 @@ func Generate(in *Input, pod *registry.Pod) (map[string][]types.Resource, error)
 	if pod == nil {
 		return nil, errors.New("xds: no pod")
 	}
-	g := newGenerator(in, pod)
+	g := newGenerator(in, pod, nil)
 	listeners, err := g.listeners()
 	if err != nil {
 		return nil, err
@@ -83,20 +83,31 @@ func Generate(in *Input, pod *registry.Pod) (map[string][]types.Resource, error)
 	return out, nil
 }
 
-func newGenerator(in *Input, pod *registry.Pod) *generator {
+// newGenerator prepares the generation for one pod; dri is the Input's
+// DestinationRule index (nil builds it).
+func newGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
+	g := newPodGenerator(in, pod, dri)
+	g.vss = meshVirtualServices(in.VirtualServices, pod.Namespace, g.suffix)
+	g.outbound = g.outboundClusters()
+	g.byCluster = make(map[string]*outboundCluster, len(g.outbound))
+	for i := range g.outbound {
+		g.byCluster[g.outbound[i].name] = &g.outbound[i]
+	}
+	return g
+}
+
+// newPodGenerator prepares only what the pod's own listeners and clusters
+// need (podListeners, podClusters): no outbound view of the mesh.
+func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 	g := &generator{
 		model:  in.Model,
 		pod:    pod,
 		suffix: cmp.Or(in.DomainSuffix, registry.DefaultDomainSuffix),
 		root:   cmp.Or(in.RootNamespace, DefaultRootNamespace),
+		dri:    dri,
 	}
-	g.vss = meshVirtualServices(in.VirtualServices, pod.Namespace, g.suffix)
-	g.drs = slices.Clone(in.DestinationRules)
-	slices.SortStableFunc(g.drs, func(a, b config.DestinationRule) int { return compareMeta(a.Meta, b.Meta) })
-	g.outbound = g.outboundClusters()
-	g.byCluster = make(map[string]*outboundCluster, len(g.outbound))
-	for i := range g.outbound {
-		g.byCluster[g.outbound[i].name] = &g.outbound[i]
+	if g.dri == nil {
+		g.dri = newDRIndex(in.DestinationRules, g.suffix)
 	}
 	return g
 }

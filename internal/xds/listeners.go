@@ -21,17 +21,34 @@ import (
 // service port in the mesh (HTTP, or TCP/TLS: tcproutes.go), and one
 // inbound|<port> listener per pod port that has a sidecar inbound address.
 func (g *generator) listeners() ([]types.Resource, error) {
-	vo, err := g.virtualOutbound()
+	pod, err := g.podListeners()
 	if err != nil {
 		return nil, err
 	}
-	out := []types.Resource{vo}
+	return append(g.sharedListeners(), pod...), nil
+}
+
+// sharedListeners are the outbound listeners every proxy of the same class
+// (see Builder) gets alike.
+func (g *generator) sharedListeners() []types.Resource {
+	var out []types.Resource
 	for _, port := range g.httpPorts() {
 		out = append(out, outboundHTTPListener(port))
 	}
 	for _, l := range g.tcpListeners() {
 		out = append(out, l)
 	}
+	return out
+}
+
+// podListeners are the listeners at the pod's own addresses: its outbound
+// capture and one inbound listener per container port.
+func (g *generator) podListeners() ([]types.Resource, error) {
+	vo, err := g.virtualOutbound()
+	if err != nil {
+		return nil, err
+	}
+	out := []types.Resource{vo}
 	for _, pp := range g.pod.Ports {
 		if pp.InboundAddress == "" {
 			continue

@@ -91,21 +91,7 @@ func (g *generator) destinationRuleFor(svc *registry.Service) *destRule {
 }
 
 func (g *generator) destinationRuleIn(ns, hostname string) *destRule {
-	var matched []*networking.DestinationRule
-	bestScore, bestHost := -1, ""
-	for i := range g.drs {
-		dr := &g.drs[i]
-		if dr.Namespace != ns || !g.drVisible(dr) {
-			continue
-		}
-		h := ResolveHost(dr.Spec.Host, dr.Namespace, g.suffix)
-		switch s := hostSpecificity(h, hostname); {
-		case s > bestScore:
-			matched, bestScore, bestHost = []*networking.DestinationRule{dr.Spec}, s, h
-		case s == bestScore && s >= 0 && h == bestHost:
-			matched = append(matched, dr.Spec)
-		}
-	}
+	matched := g.dri.lookup(ns, hostname, g.drVisible)
 	if len(matched) == 0 {
 		return nil
 	}

@@ -140,5 +140,5 @@ func TestWorkloadSelectorDestinationRule(t *testing.T) {
 func testGenerator(vss []config.VirtualService, drs []config.DestinationRule) *generator {
 	model, _ := registry.Build(&config.Snapshot{}, nil, "")
 	pod := &registry.Pod{Name: "productpage-0", Namespace: "default"}
-	return newGenerator(&Input{Model: model, VirtualServices: vss, DestinationRules: drs}, pod)
+	return newGenerator(&Input{Model: model, VirtualServices: vss, DestinationRules: drs}, pod, nil)
 }
