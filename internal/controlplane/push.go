@@ -17,7 +17,7 @@ import (
 // pusher recomputes the registry and every proxy's snapshot whenever the
 // config or the pods change, and sets the snapshots that changed.
 type pusher struct {
-	cache        cache.SnapshotCache
+	cache        *sharedMarshalCache
 	syncz        *syncTracker
 	domainSuffix string
 	log          *slog.Logger
@@ -29,7 +29,7 @@ type pusher struct {
 	versions map[string]string // node ID -> version last set
 }
 
-func newPusher(c cache.SnapshotCache, s *syncTracker, domainSuffix string, log *slog.Logger) *pusher {
+func newPusher(c *sharedMarshalCache, s *syncTracker, domainSuffix string, log *slog.Logger) *pusher {
 	return &pusher{cache: c, syncz: s, domainSuffix: domainSuffix, log: log, versions: map[string]string{}}
 }
 
@@ -68,6 +68,7 @@ func (p *pusher) pushLocked() {
 		DestinationRules: p.cfg.DestinationRules,
 		DomainSuffix:     p.domainSuffix,
 	}
+	p.cache.newGeneration()
 	builder := xds.NewBuilder(in)
 	seen := map[string]bool{}
 	var proxies []*registry.Pod

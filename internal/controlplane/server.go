@@ -24,6 +24,14 @@ import (
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
+// Push throttling: at most maxUnansweredPushes xDS responses are awaiting
+// their ACK at once; a response not answered within pushAckTimeout stops
+// counting.
+const (
+	maxUnansweredPushes = 100
+	pushAckTimeout      = 5 * time.Second
+)
+
 // Options configure a Server.
 type Options struct {
 	XDSAddress   string // e.g. 127.0.0.1:15010 (":0" picks a free port)
@@ -39,7 +47,7 @@ type Options struct {
 type Server struct {
 	opts   Options
 	log    *slog.Logger
-	cache  cache.SnapshotCache
+	cache  *sharedMarshalCache
 	syncz  *syncTracker
 	pusher *pusher
 
@@ -59,7 +67,7 @@ func New(opts Options) *Server {
 		opts.DomainSuffix = registry.DefaultDomainSuffix
 	}
 	log := opts.Logger.With("component", "controlplane")
-	snapshots := cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log})
+	snapshots := newSharedMarshalCache(cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}))
 	tracker := newSyncTracker(opts.Now)
 	return &Server{
 		opts:   opts,
@@ -109,6 +117,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	grpcServer := grpc.NewServer(
 		grpc.MaxConcurrentStreams(1<<20),
+		grpc.ChainStreamInterceptor(pushLimiter(maxUnansweredPushes, pushAckTimeout)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
 	)

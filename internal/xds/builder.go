@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -38,6 +39,8 @@ type sharedClass struct {
 	once sync.Once
 	res  map[string]cachev3.Resources // by type URL
 	err  error
+	// checked is set once one snapshot of the class passed Consistent.
+	checked atomic.Bool
 }
 
 // snapshotTypes are the types of every snapshot, in a fixed order.
@@ -58,10 +61,11 @@ func (b *Builder) Snapshot(pod *registry.Pod) (*cachev3.Snapshot, error) {
 	if b.in == nil || b.in.Model == nil {
 		return nil, fmt.Errorf("xds: no registry model")
 	}
-	shared, err := b.shared(pod)
+	class, err := b.shared(pod)
 	if err != nil {
 		return nil, err
 	}
+	shared := class.res
 	g := newPodGenerator(b.in, pod, b.dri)
 	listeners, err := g.podListeners()
 	if err != nil {
@@ -85,14 +89,37 @@ func (b *Builder) Snapshot(pod *registry.Pod) (*cachev3.Snapshot, error) {
 	for i := range snap.Resources {
 		snap.Resources[i].Version = version
 	}
-	if err := snap.Consistent(); err != nil {
-		return nil, fmt.Errorf("xds: snapshot of %s/%s is inconsistent: %w", pod.Namespace, pod.Name, err)
+	// Consistency is checked once per class: a pod's own resources
+	// (inbound listeners with inline routes, STATIC clusters) refer to
+	// nothing, unless they do, and then the pod's snapshot is checked too.
+	if !class.checked.Load() || refersToOthers(own) {
+		if err := snap.Consistent(); err != nil {
+			return nil, fmt.Errorf("xds: snapshot of %s/%s is inconsistent: %w", pod.Namespace, pod.Name, err)
+		}
+		class.checked.Store(true)
 	}
 	return snap, nil
 }
 
-// shared returns the pod's class's shared resources, building them once.
-func (b *Builder) shared(pod *registry.Pod) (map[string]cachev3.Resources, error) {
+// refersToOthers reports whether any of the resources names a route
+// configuration or endpoint assignment.
+func refersToOthers(own map[string][]types.Resource) bool {
+	for _, items := range own {
+		byName := make(map[string]types.ResourceWithTTL, len(items))
+		for _, r := range items {
+			byName[cachev3.GetResourceName(r)] = types.ResourceWithTTL{Resource: r}
+		}
+		for _, refs := range cachev3.GetResourceReferences(byName) {
+			if len(refs) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// shared returns the pod's class, building its shared resources once.
+func (b *Builder) shared(pod *registry.Pod) (*sharedClass, error) {
 	key := pod.Namespace
 	if b.labelSelected {
 		key += "\x00" + canonicalLabels(pod.Labels)
@@ -105,7 +132,7 @@ func (b *Builder) shared(pod *registry.Pod) (map[string]cachev3.Resources, error
 	}
 	b.mu.Unlock()
 	c.once.Do(func() { c.res, c.err = b.buildShared(pod) })
-	return c.res, c.err
+	return c, c.err
 }
 
 func (b *Builder) buildShared(pod *registry.Pod) (map[string]cachev3.Resources, error) {
@@ -131,6 +158,9 @@ func (b *Builder) buildShared(pod *registry.Pod) (map[string]cachev3.Resources, 
 // merge adds a pod's own resources to its class's shared ones. The shared
 // map is copied, never modified: other snapshots point at it.
 func merge(shared cachev3.Resources, own []types.Resource) (cachev3.Resources, error) {
+	if len(own) == 0 {
+		return shared, nil // nothing of the pod's own: share the map itself
+	}
 	items := make(map[string]types.ResourceWithTTL, len(shared.Items)+len(own))
 	maps.Copy(items, shared.Items)
 	version := shared.Version
