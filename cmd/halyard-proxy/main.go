@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/admin"
+	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/sidecar"
 )
 
@@ -57,6 +58,7 @@ func run(args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	drain := fs.Duration("drain-timeout", 5*time.Second, "how long removed listeners drain in-flight requests")
 	concurrency := fs.Int("concurrency", 1, "worker threads (GOMAXPROCS); 0 uses every core")
+	debugHeaders := fs.String("debug-headers", "request", "when responses carry x-halyard-reason (response flags and why the proxy ended, delayed or retried the request): request (when the request has x-halyard-debug: 1), always or never")
 	md := metadataFlag{}
 	fs.Var(md, "metadata", "node metadata KEY=VALUE (repeatable)")
 	if err := parseAndApply(fs, args, concurrency); err != nil {
@@ -64,6 +66,10 @@ func run(args []string) error {
 	}
 	if *nodeID == "" {
 		return errors.New("--node-id is required")
+	}
+	debug, ok := hcm.ParseDebugHeaders(*debugHeaders)
+	if !ok {
+		return fmt.Errorf("--debug-headers: want request, always or never, got %q", *debugHeaders)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -102,7 +108,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
-	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain})
+	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain, DebugHeaders: debug})
 	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr, "admin", adminLn.Addr().String())
 
 	adminErr := make(chan error, 1)

@@ -162,10 +162,10 @@ func TestInvalid(t *testing.T) {
 		}, `xds: cluster "outbound|9080|v2|reviews.default.svc.cluster.local": unknown cluster type "envoy.clusters.aggregate"`},
 		{"unsupported lb policy", func() error {
 			c := x.EDSCluster("c", false)
-			c.LbPolicy = clusterv3.Cluster_MAGLEV
+			c.LbPolicy = clusterv3.Cluster_LOAD_BALANCING_POLICY_CONFIG
 			_, _, err := Clusters([]*clusterv3.Cluster{c})
 			return err
-		}, `xds: cluster "c": unsupported lb_policy MAGLEV`},
+		}, `xds: cluster "c": unsupported lb_policy LOAD_BALANCING_POLICY_CONFIG`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

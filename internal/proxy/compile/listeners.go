@@ -19,11 +19,9 @@ const (
 	ExplicitProxyFilter = "halyard.listener.explicit_proxy"
 	hcmFilter           = "envoy.filters.network.http_connection_manager"
 	tcpProxyFilter      = "envoy.filters.network.tcp_proxy"
-	routerFilter        = "envoy.filters.http.router"
 
 	hcmType      = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 	tcpProxyType = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
-	routerType   = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 )
 
 // listenerFiltersIgnored are listener filters whose job the proxy does
@@ -76,15 +74,15 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 			return c, fmt.Errorf("unsupported listener filter %q", name)
 		}
 	}
+	if selectsChains(l) {
+		return c, compileTCPChains(&c, l) // filterchains.go
+	}
 	chains := l.GetFilterChains()
 	if len(chains) == 0 && l.GetDefaultFilterChain() != nil {
 		chains = []*listenerv3.FilterChain{l.GetDefaultFilterChain()}
 	}
-	switch {
-	case len(chains) == 0:
+	if len(chains) == 0 {
 		return c, errors.New("listener has no filter chain")
-	case len(chains) > 1:
-		return c, fmt.Errorf("%d filter chains: only one is supported", len(chains))
 	}
 	fc := chains[0]
 	if fc.GetTransportSocket() != nil {
@@ -121,10 +119,9 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 		if err := tc.UnmarshalTo(t); err != nil {
 			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
 		}
-		if t.GetCluster() == "" {
-			return c, errors.New("tcp_proxy: only a single cluster is supported")
+		if c.TCP, err = compileTCPProxy(t); err != nil { // filterchains.go
+			return c, err
 		}
-		c.TCP = &listener.TCPProxy{Cluster: t.GetCluster()}
 	default:
 		return c, fmt.Errorf("unsupported network filter %q", f.GetName())
 	}
@@ -150,26 +147,10 @@ func compileHCM(h *hcmv3.HttpConnectionManager) (*hcm.Config, error) {
 	default:
 		return nil, fmt.Errorf("unsupported route specifier %T", rs)
 	}
-	filters := h.GetHttpFilters()
-	hasRouter := false
-	for i, f := range filters {
-		isRouter := f.GetName() == routerFilter || f.GetTypedConfig().GetTypeUrl() == routerType
-		switch {
-		case isRouter && i == len(filters)-1:
-			hasRouter = true
-		case isRouter:
-			return nil, errors.New("the router filter must be the last http filter")
-		case f.GetIsOptional() || f.GetDisabled():
-			// Envoy skips optional filters it does not know.
-		case f.GetName() == "envoy.filters.http.fault" || f.GetName() == "envoy.filters.http.cors":
-			// Accepted so listeners that carry them apply; per-route fault
-			// and CORS policies are not enforced yet.
-		default:
-			return nil, fmt.Errorf("unsupported http filter %q", f.GetName())
-		}
+	fs, err := httpFilters(h.GetHttpFilters())
+	if err != nil {
+		return nil, err
 	}
-	if !hasRouter {
-		return nil, errors.New("http_filters has no envoy.filters.http.router")
-	}
+	c.Filters = fs
 	return c, nil
 }

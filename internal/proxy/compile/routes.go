@@ -7,6 +7,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/filter"
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
 )
 
@@ -23,30 +24,84 @@ func Routes(res []*routev3.RouteConfiguration) (map[string]*router.Table, error)
 	return out, nil
 }
 
+// defaultMaxDirectResponseBody is Envoy's max_direct_response_body_size_bytes.
+const defaultMaxDirectResponseBody = 4096
+
 func compileRouteConfig(rc *routev3.RouteConfiguration) (*router.Table, error) {
-	vhs := make([]router.VirtualHostConfig, 0, len(rc.GetVirtualHosts()))
-	for _, vh := range rc.GetVirtualHosts() {
-		vc := router.VirtualHostConfig{Name: vh.GetName(), Domains: vh.GetDomains()}
-		if vh.GetRequireTls() != routev3.VirtualHost_NONE {
-			return nil, fmt.Errorf("virtual host %q: require_tls is not supported", vh.GetName())
-		}
-		for i, r := range vh.GetRoutes() {
-			c, err := compileRoute(r)
-			if err != nil {
-				name := r.GetName()
-				if name == "" {
-					name = fmt.Sprint("#", i)
-				}
-				return nil, fmt.Errorf("virtual host %q: route %s: %w", vh.GetName(), name, err)
-			}
-			vc.Routes = append(vc.Routes, c)
-		}
-		vhs = append(vhs, vc)
+	tc := router.TableConfig{Name: rc.GetName(), MostSpecificHeaderMutationsWins: rc.GetMostSpecificHeaderMutationsWins()}
+	var err error
+	if tc.RequestHeaders, err = headerOps(rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove()); err != nil {
+		return nil, fmt.Errorf("request_headers_to_add: %w", err)
 	}
-	return router.NewTable(rc.GetName(), vhs)
+	if tc.ResponseHeaders, err = headerOps(rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove()); err != nil {
+		return nil, fmt.Errorf("response_headers_to_add: %w", err)
+	}
+	if tc.PerFilter, err = filter.PerFilterConfigs(rc.GetTypedPerFilterConfig()); err != nil {
+		return nil, err
+	}
+	if tc.Mirrors, err = mirrorPolicies(rc.GetRequestMirrorPolicies()); err != nil {
+		return nil, err
+	}
+	if len(rc.GetClusterSpecifierPlugins()) > 0 || rc.GetVhds() != nil {
+		return nil, errors.New("cluster_specifier_plugins and vhds are not supported")
+	}
+	maxBody := uint32(defaultMaxDirectResponseBody)
+	if v := rc.GetMaxDirectResponseBodySizeBytes(); v != nil {
+		maxBody = v.GetValue()
+	}
+	tc.VirtualHosts = make([]router.VirtualHostConfig, 0, len(rc.GetVirtualHosts()))
+	for _, vh := range rc.GetVirtualHosts() {
+		vc, err := compileVirtualHost(vh, maxBody)
+		if err != nil {
+			return nil, fmt.Errorf("virtual host %q: %w", vh.GetName(), err)
+		}
+		tc.VirtualHosts = append(tc.VirtualHosts, vc)
+	}
+	return router.NewTableConfig(tc)
 }
 
-func compileRoute(r *routev3.Route) (router.RouteConfig, error) {
+func compileVirtualHost(vh *routev3.VirtualHost, maxBody uint32) (router.VirtualHostConfig, error) {
+	vc := router.VirtualHostConfig{Name: vh.GetName(), Domains: vh.GetDomains()}
+	if vh.GetRequireTls() != routev3.VirtualHost_NONE {
+		return vc, errors.New("require_tls is not supported")
+	}
+	if vh.GetCors() != nil { //nolint:staticcheck // deprecated, rejected rather than ignored
+		return vc, errors.New("cors is not supported: use typed_per_filter_config[envoy.filters.http.cors]")
+	}
+	if vh.GetRetryPolicyTypedConfig() != nil || vh.GetMatcher() != nil {
+		return vc, errors.New("retry_policy_typed_config and matcher are not supported")
+	}
+	var err error
+	if vc.RequestHeaders, err = headerOps(vh.GetRequestHeadersToAdd(), vh.GetRequestHeadersToRemove()); err != nil {
+		return vc, fmt.Errorf("request_headers_to_add: %w", err)
+	}
+	if vc.ResponseHeaders, err = headerOps(vh.GetResponseHeadersToAdd(), vh.GetResponseHeadersToRemove()); err != nil {
+		return vc, fmt.Errorf("response_headers_to_add: %w", err)
+	}
+	if vc.PerFilter, err = filter.PerFilterConfigs(vh.GetTypedPerFilterConfig()); err != nil {
+		return vc, err
+	}
+	if vc.Retry, err = retryPolicy(vh.GetRetryPolicy()); err != nil {
+		return vc, fmt.Errorf("retry_policy: %w", err)
+	}
+	if vc.Mirrors, err = mirrorPolicies(vh.GetRequestMirrorPolicies()); err != nil {
+		return vc, err
+	}
+	for i, r := range vh.GetRoutes() {
+		c, err := compileRoute(r, maxBody)
+		if err != nil {
+			name := r.GetName()
+			if name == "" {
+				name = fmt.Sprint("#", i)
+			}
+			return vc, fmt.Errorf("route %s: %w", name, err)
+		}
+		vc.Routes = append(vc.Routes, c)
+	}
+	return vc, nil
+}
+
+func compileRoute(r *routev3.Route, maxBody uint32) (router.RouteConfig, error) {
 	c := router.RouteConfig{Name: r.GetName()}
 	m := r.GetMatch()
 	if m == nil {
@@ -95,31 +150,37 @@ func compileRoute(r *routev3.Route) (router.RouteConfig, error) {
 		c.Match.Query = append(c.Match.Query, qm)
 	}
 
+	var err error
+	if c.RequestHeaders, err = headerOps(r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove()); err != nil {
+		return c, fmt.Errorf("request_headers_to_add: %w", err)
+	}
+	if c.ResponseHeaders, err = headerOps(r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove()); err != nil {
+		return c, fmt.Errorf("response_headers_to_add: %w", err)
+	}
+	if c.PerFilter, err = filter.PerFilterConfigs(r.GetTypedPerFilterConfig()); err != nil {
+		return c, err
+	}
 	switch a := r.GetAction().(type) {
 	case *routev3.Route_Route:
-		ra := a.Route
-		switch cs := ra.GetClusterSpecifier().(type) {
-		case *routev3.RouteAction_Cluster:
-			c.Action.Cluster = cs.Cluster
-		case *routev3.RouteAction_WeightedClusters:
-			for _, w := range cs.WeightedClusters.GetClusters() {
-				weight := uint32(0)
-				if w.GetWeight() != nil {
-					weight = w.GetWeight().GetValue()
-				}
-				c.Action.Weighted = append(c.Action.Weighted, router.WeightedCluster{Name: w.GetName(), Weight: weight})
-			}
-		default:
-			return c, fmt.Errorf("unsupported cluster specifier %T", cs)
+		if err := routeAction(a.Route, &c.Action); err != nil {
+			return c, err
 		}
-		d, err := duration(ra.GetTimeout(), 0)
+	case *routev3.Route_Redirect:
+		rd, err := redirectAction(a.Redirect)
 		if err != nil {
-			return c, fmt.Errorf("timeout: %w", err)
+			return c, fmt.Errorf("redirect: %w", err)
 		}
-		c.Action.Timeout = d
+		c.Action.Redirect = rd
 	case *routev3.Route_DirectResponse:
 		c.Action.DirectStatus = int(a.DirectResponse.GetStatus())
-		c.Action.DirectBody = string(a.DirectResponse.GetBody().GetInlineBytes()) + a.DirectResponse.GetBody().GetInlineString()
+		b := a.DirectResponse.GetBody()
+		if b.GetFilename() != "" || b.GetEnvironmentVariable() != "" {
+			return c, errors.New("direct_response: only inline bodies are supported")
+		}
+		c.Action.DirectBody = string(b.GetInlineBytes()) + b.GetInlineString()
+		if len(c.Action.DirectBody) > int(maxBody) {
+			return c, fmt.Errorf("direct_response body of %d bytes is over max_direct_response_body_size_bytes (%d)", len(c.Action.DirectBody), maxBody)
+		}
 	default:
 		return c, fmt.Errorf("unsupported route action %T", a)
 	}

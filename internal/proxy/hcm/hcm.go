@@ -1,22 +1,19 @@
 // Package hcm is the proxy's HTTP connection manager: for one listener's
-// requests it selects a route in the listener's route table, picks a
-// cluster and an endpoint, and forwards the request with
-// net/http/httputil.ReverseProxy over the cluster's connection pool.
+// requests it selects a route in the listener's route table, runs the
+// listener's HTTP filters, and then acts as Envoy's router filter: it
+// answers redirects and direct responses, or picks a cluster and an
+// endpoint and forwards the request with net/http/httputil.ReverseProxy
+// over the cluster's connection pool, with the route's timeouts, retries,
+// rewrites, header operations, hash policy and mirrors.
 package hcm
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
-	"errors"
-	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httputil"
-	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
@@ -31,6 +28,8 @@ type Config struct {
 	Routes *router.Table
 	// GenerateRequestID sets x-request-id when the request has none.
 	GenerateRequestID bool
+	// Filters are the HTTP filters before the router, in chain order.
+	Filters []Filter
 }
 
 // RouteSource returns the current RDS route table of a name, or nil.
@@ -45,6 +44,43 @@ type ClusterSource interface {
 
 var _ ClusterSource = (*upstream.Manager)(nil)
 
+// DebugHeaders says when responses carry the x-halyard-reason header.
+type DebugHeaders uint8
+
+// Debug header modes.
+const (
+	// DebugOnRequest adds the header when the request has
+	// "x-halyard-debug: 1" (the default).
+	DebugOnRequest DebugHeaders = iota
+	// DebugNever never adds it.
+	DebugNever
+	// DebugAlways adds it to every response the proxy ended, delayed or
+	// retried.
+	DebugAlways
+)
+
+// ParseDebugHeaders parses "request", "never" (or "off") and "always".
+func ParseDebugHeaders(s string) (DebugHeaders, bool) {
+	switch s {
+	case "request", "":
+		return DebugOnRequest, true
+	case "never", "off":
+		return DebugNever, true
+	case "always":
+		return DebugAlways, true
+	}
+	return 0, false
+}
+
+// Debug header names.
+const (
+	// DebugRequestHeader asks for the reason header ("1").
+	DebugRequestHeader = "X-Halyard-Debug"
+	// ReasonHeader carries "<flags> <details>" on responses the proxy
+	// ended, delayed or retried, when debugging is on.
+	ReasonHeader = "X-Halyard-Reason"
+)
+
 // Options configures a Server.
 type Options struct {
 	Routes   RouteSource
@@ -54,27 +90,41 @@ type Options struct {
 	Now func() time.Time
 	// OnDone, when set, is called once per request after it completed.
 	OnDone func(*RequestInfo)
+	// DebugHeaders says when to add the x-halyard-reason header.
+	DebugHeaders DebugHeaders
+	// MaxBufferedBody bounds the request body kept for retries and
+	// mirrors (default 64 KiB); a larger body is not retried.
+	MaxBufferedBody int
+	// MaxMirrors bounds the mirrored requests in flight (default 1024);
+	// beyond it requests are not mirrored.
+	MaxMirrors int
 }
 
 // Server serves the HTTP requests of every HCM listener. It is safe for
 // concurrent use; the per-listener Config is passed to Serve.
 type Server struct {
-	opts  Options
-	now   func() time.Time
-	proxy *httputil.ReverseProxy
+	opts    Options
+	now     func() time.Time
+	proxy   *httputil.ReverseProxy
+	mirrors atomic.Int64 // mirrored requests in flight
+	// mirrorWG tracks the mirror goroutines (tests wait for them).
+	mirrorWG sync.WaitGroup
 }
 
-// reqState is the per-request state: the info a later filter reads, plus
-// what the ReverseProxy hooks need.
-type reqState struct {
-	info    RequestInfo
-	cluster *upstream.Cluster
-	host    *upstream.Host
-	genID   bool
-}
+// Default limits.
+const (
+	DefaultMaxBufferedBody = 64 << 10
+	DefaultMaxMirrors      = 1024
+)
 
 // NewServer returns a Server.
 func NewServer(opts Options) *Server {
+	if opts.MaxBufferedBody <= 0 {
+		opts.MaxBufferedBody = DefaultMaxBufferedBody
+	}
+	if opts.MaxMirrors <= 0 {
+		opts.MaxMirrors = DefaultMaxMirrors
+	}
 	s := &Server{opts: opts, now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
@@ -87,7 +137,7 @@ func NewServer(opts Options) *Server {
 		// server-sent events), so only fixed-length bodies are batched.
 		FlushInterval:  0,
 		BufferPool:     newBufferPool(),
-		ModifyResponse: modifyResponse,
+		ModifyResponse: s.modifyResponse,
 		ErrorHandler:   s.proxyError,
 		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelDebug),
 	}
@@ -96,7 +146,7 @@ func NewServer(opts Options) *Server {
 
 // Serve handles one request received on the named listener.
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, cfg *Config) {
-	st := &reqState{genID: cfg.GenerateRequestID}
+	st := &reqState{s: s, cfg: cfg, w: w, r: r, genID: cfg.GenerateRequestID}
 	info := &st.info
 	info.Start = s.now()
 	info.Listener = listener
@@ -116,57 +166,36 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	} else {
 		info.RouteConfig = table.Name
 	}
-	if table == nil {
-		LocalReply(w, r, info, http.StatusNotFound, NoRouteFound, "route not found")
-		return
+	var vh *router.VirtualHost
+	var rt *router.Route
+	if table != nil {
+		vh, rt = table.Match(r)
 	}
-	vh, rt := table.Match(r)
 	if vh != nil {
 		info.VirtualHost = vh.Name
 	}
-	if rt == nil {
-		LocalReply(w, r, info, http.StatusNotFound, NoRouteFound, "route not found")
-		return
+	if rt != nil {
+		info.Route = rt.Name
 	}
-	info.Route = rt.Name
-	if rt.Action.DirectStatus != 0 {
-		LocalReply(w, r, info, rt.Action.DirectStatus, DirectResponse, rt.Action.DirectBody)
-		return
-	}
-	info.Cluster = rt.PickCluster()
-	c := s.opts.Clusters.Get(info.Cluster)
-	if c == nil {
-		LocalReply(w, r, info, http.StatusServiceUnavailable, NoClusterFound, "cluster not found")
-		return
-	}
-	h := c.Pick(&upstream.PickRequest{HTTP: r})
-	if h == nil {
-		LocalReply(w, r, info, http.StatusServiceUnavailable, NoHealthyUpstream, "no healthy upstream")
-		return
-	}
-	st.cluster, st.host = c, h
-	info.UpstreamHost = h.Address
-	h.Active.Add(1)
-	defer h.Active.Add(-1)
-
-	ctx := context.WithValue(r.Context(), infoKey{}, st)
-	if d := rt.Action.Timeout; d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	defer func() {
-		// ReverseProxy aborts the downstream stream when the upstream
-		// fails after the response started; record it, then let net/http
-		// handle the abort.
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				info.Flags |= UpstreamRemoteReset
-			}
-			panic(p)
+	st.route = rt
+	x := &st.x
+	*x = Exchange{Request: r, VirtualHost: vh, Route: rt, Info: info, st: st}
+	for i, f := range cfg.Filters {
+		st.filtersRun = i + 1
+		if !f.OnRequest(x) {
+			return
 		}
-	}()
-	s.proxy.ServeHTTP(w, r.WithContext(ctx))
+	}
+	switch {
+	case rt == nil:
+		st.localReply(http.StatusNotFound, NoRouteFound, "route not found", "route not found", false)
+	case rt.Action.DirectStatus != 0:
+		st.localReply(rt.Action.DirectStatus, DirectResponse, "direct response", rt.Action.DirectBody, true)
+	case rt.IsRedirect():
+		st.redirectReply()
+	default:
+		s.forward(st)
+	}
 }
 
 func (s *Server) done(info *RequestInfo) {
@@ -174,144 +203,25 @@ func (s *Server) done(info *RequestInfo) {
 	s.opts.OnDone(info)
 }
 
-// rewrite turns the downstream request into the upstream one. ReverseProxy
-// has already removed hop-by-hop headers (keeping "TE: trailers") and the
-// X-Forwarded-* headers from Out.
-func (s *Server) rewrite(pr *httputil.ProxyRequest) {
-	st := pr.In.Context().Value(infoKey{}).(*reqState)
-	out := pr.Out
-	out.URL.Scheme = "http"
-	out.URL.Host = st.host.Address
-	out.Host = pr.In.Host
-	h, in := out.Header, pr.In.Header
-
-	if v := in["X-Forwarded-Proto"]; len(v) > 0 {
-		h["X-Forwarded-Proto"] = v
-	} else if pr.In.TLS != nil {
-		h["X-Forwarded-Proto"] = []string{"https"}
-	} else {
-		h["X-Forwarded-Proto"] = []string{"http"}
-	}
-	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		if prior := in["X-Forwarded-For"]; len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		h["X-Forwarded-For"] = []string{ip}
-	}
-	if v := in["X-Forwarded-Host"]; len(v) > 0 {
-		h["X-Forwarded-Host"] = v
-	} else if pr.In.Host != "" {
-		h["X-Forwarded-Host"] = []string{pr.In.Host}
-	}
-	if st.info.RequestID == "" && st.genID {
-		st.info.RequestID = newUUID()
-		h["X-Request-Id"] = []string{st.info.RequestID}
-	}
-}
-
-type clusterTransport struct{}
-
-func (clusterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	st := req.Context().Value(infoKey{}).(*reqState)
-	return st.cluster.Transport().RoundTrip(req)
-}
-
-func modifyResponse(res *http.Response) error {
-	if st, ok := res.Request.Context().Value(infoKey{}).(*reqState); ok {
-		st.info.Status = res.StatusCode
-	}
-	return nil
-}
-
-// proxyError answers for a request that got no upstream response, with
-// Envoy's status codes and bodies.
-func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	st := r.Context().Value(infoKey{}).(*reqState)
-	info := &st.info
-	switch ctxErr := r.Context().Err(); {
-	case errors.Is(ctxErr, context.DeadlineExceeded):
-		LocalReply(w, r, info, http.StatusGatewayTimeout, UpstreamRequestTimeout, "upstream request timeout")
-	case errors.Is(ctxErr, context.Canceled):
-		info.Flags |= DownstreamConnectionTermination
-	case upstream.IsDialError(err):
-		LocalReply(w, r, info, http.StatusServiceUnavailable, UpstreamConnectionFailure,
-			"upstream connect error or disconnect/reset before headers. reset reason: connection failure")
-	default:
-		LocalReply(w, r, info, http.StatusServiceUnavailable, UpstreamConnectionTermination,
-			"upstream connect error or disconnect/reset before headers. reset reason: connection termination")
-	}
-	s.opts.Log.Debug("hcm: upstream request failed", "listener", info.Listener, "cluster", info.Cluster,
-		"upstream", info.UpstreamHost, "flags", info.Flags.String(), "error", err)
-}
-
-// LocalReply sends a proxy-generated response and records it in info. A
-// gRPC request gets a trailers-only gRPC response carrying the mapped status,
-// as Envoy does.
-func LocalReply(w http.ResponseWriter, r *http.Request, info *RequestInfo, status int, flag Flags, body string) {
-	info.Status = status
-	info.Flags |= flag
-	h := w.Header()
-	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/grpc") {
-		h.Set("Content-Type", "application/grpc")
-		h.Set("Grpc-Status", strconv.Itoa(grpcStatus(status)))
-		h.Set("Grpc-Message", body)
-		info.Status = http.StatusOK
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	h.Set("Content-Type", "text/plain")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = io.WriteString(w, body)
-	}
-}
-
-// grpcStatus maps an HTTP status to a gRPC code as Envoy does.
-func grpcStatus(status int) int {
-	switch status {
-	case http.StatusBadRequest:
-		return 13 // INTERNAL
-	case http.StatusUnauthorized:
-		return 16 // UNAUTHENTICATED
-	case http.StatusForbidden:
-		return 7 // PERMISSION_DENIED
-	case http.StatusNotFound:
-		return 12 // UNIMPLEMENTED
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return 14 // UNAVAILABLE
-	}
-	return 2 // UNKNOWN
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
-
 // Reject answers a request locally without routing it (for example an
 // explicit-proxy request for a port without a listener) and reports it to
 // OnDone like any other request.
 func (s *Server) Reject(w http.ResponseWriter, r *http.Request, listener string, status int, f Flags, body string) {
-	info := &RequestInfo{Start: s.now(), Listener: listener, Protocol: r.Proto, Method: r.Method,
+	st := &reqState{s: s, cfg: &Config{}, w: w, r: r}
+	info := &st.info
+	*info = RequestInfo{Start: s.now(), Listener: listener, Protocol: r.Proto, Method: r.Method,
 		Authority: r.Host, Path: r.URL.Path, RequestID: r.Header.Get("X-Request-Id")}
-	LocalReply(w, r, info, status, f, body)
+	st.localReply(status, f, body, body, false)
 	if s.opts.OnDone != nil {
 		s.done(info)
 	}
+}
+
+type infoKey struct{}
+
+// stateFrom returns the request state stored in a forwarded request's
+// context.
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(infoKey{}).(*reqState)
+	return st
 }

@@ -21,9 +21,13 @@ const (
 	UpstreamRemoteReset                               // UR: reset after the response started
 	DownstreamConnectionTermination                   // DC
 	DirectResponse                                    // DR (direct_response route)
+	UpstreamOverflow                                  // UO: a circuit breaker refused the request
+	UpstreamRetryLimitExceeded                        // URX: retries exhausted (or refused by max_retries)
+	DelayInjected                                     // DI: the fault filter delayed the request
+	FaultInjected                                     // FI: the fault filter aborted the request
 )
 
-var flagCodes = [...]string{"NR", "NC", "UH", "UF", "UC", "UT", "UR", "DC", "DR"}
+var flagCodes = [...]string{"NR", "NC", "UH", "UF", "UC", "UT", "UR", "DC", "DR", "UO", "URX", "DI", "FI"}
 
 // String returns the flags as Envoy prints them ("UH,UF"), or "-".
 func (f Flags) String() string {
@@ -61,9 +65,14 @@ type RequestInfo struct {
 	UpstreamHost string
 	Status       int // 0 when no response was sent (downstream went away)
 	Flags        Flags
+	// Details says in a few words why the proxy answered, delayed or
+	// retried the request ("upstream request timeout", "fault filter
+	// abort"); empty for a request forwarded without incident.
+	Details string
+	// Attempts counts the upstream attempts (1 + retries); 0 when the
+	// request was answered without reaching the upstream.
+	Attempts int
 }
-
-type infoKey struct{}
 
 // InfoFrom returns the RequestInfo of a request being proxied, or nil.
 func InfoFrom(ctx context.Context) *RequestInfo {

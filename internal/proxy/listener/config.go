@@ -1,11 +1,14 @@
 // Package listener binds the proxy's listeners (from LDS), serves them and
 // drains them when they go away. It also implements the explicit-proxy
 // outbound listener: requests and CONNECT tunnels are handed to the
-// listener of the destination port, as Envoy's use_original_dst does.
+// listener of the destination port, as Envoy's use_original_dst does; a
+// CONNECT to a TCP or TLS port is proxied by that listener's tcp_proxy.
 package listener
 
 import (
+	"math/rand/v2"
 	"net"
+	"time"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 )
@@ -20,14 +23,57 @@ type Config struct {
 	// filter: the listener is an HTTP proxy (absolute-form, Host, CONNECT).
 	ExplicitProxy bool
 	Inbound       bool
-	// Exactly one of HTTP and TCP is set.
+	// Exactly one of HTTP, TCP and Chains is set (an explicit proxy may
+	// also have TCP, its own filter chain, which it does not use).
 	HTTP *hcm.Config
-	TCP  *TCPProxy
+	// TCP is the tcp_proxy of a listener with one filter chain that
+	// matches every connection.
+	TCP *TCPProxy
+	// Chains are the tcp_proxy filter chains of a listener that selects
+	// one per connection (several chains, or server_names matches).
+	Chains *FilterChains
 }
 
 // TCPProxy is a tcp_proxy network filter.
 type TCPProxy struct {
-	Cluster string
+	// Cluster, or Weighted when it is empty: one cluster per connection,
+	// drawn by weight.
+	Cluster  string
+	Weighted []WeightedCluster
+	// IdleTimeout closes the connection after that long without bytes in
+	// either direction; 0 never does. (compile fills in Envoy's 1h.)
+	IdleTimeout time.Duration
+	// HashSourceIP is hash_policy source_ip: the downstream address is the
+	// hash key for RING_HASH and MAGLEV clusters.
+	HashSourceIP bool
+}
+
+// WeightedCluster is one entry of tcp_proxy weighted_clusters.
+type WeightedCluster struct {
+	Name   string
+	Weight uint32
+}
+
+// PickCluster returns the cluster of one connection.
+func (t *TCPProxy) PickCluster() string {
+	if len(t.Weighted) == 0 {
+		return t.Cluster
+	}
+	var total uint64
+	for _, w := range t.Weighted {
+		total += uint64(w.Weight)
+	}
+	if total == 0 {
+		return t.Weighted[0].Name
+	}
+	r := rand.Uint64N(total)
+	for _, w := range t.Weighted {
+		if r < uint64(w.Weight) {
+			return w.Name
+		}
+		r -= uint64(w.Weight)
+	}
+	return t.Weighted[len(t.Weighted)-1].Name
 }
 
 type mode uint8
@@ -43,6 +89,9 @@ func (c *Config) mode() mode {
 	}
 	return modeTCP
 }
+
+// isTCP reports whether the listener proxies TCP connections.
+func (c *Config) isTCP() bool { return c.HTTP == nil && (c.TCP != nil || c.Chains != nil) }
 
 // port returns the configured port, "" if the address is malformed.
 func (c *Config) port() string {

@@ -28,7 +28,7 @@ func (b *boundListener) serveExplicit(w http.ResponseWriter, r *http.Request) {
 
 func (b *boundListener) handOff(w http.ResponseWriter, r *http.Request, port string) {
 	t := b.m.lookupPort(port)
-	if t == nil {
+	if t == nil || t.HTTP == nil {
 		b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
 		return
 	}
@@ -37,19 +37,25 @@ func (b *boundListener) handOff(w http.ResponseWriter, r *http.Request, port str
 
 // serveConnect answers a CONNECT to a port with an HTTP listener with 200
 // and then serves the tunnelled bytes as HTTP/1.1 or h2c with that
-// listener's routing, request by request.
+// listener's routing, request by request. A CONNECT to a port with a TCP
+// listener is that listener's connection: see connectTCP.
 func (b *boundListener) serveConnect(w http.ResponseWriter, r *http.Request) {
 	port := hostPort(r.Host, "")
 	if port == "" {
 		b.m.reject(w, r, b.name, http.StatusBadRequest, 0, "CONNECT target must be host:port")
 		return
 	}
-	if b.m.lookupPort(port) == nil {
+	t := b.m.lookupPort(port)
+	if t == nil {
 		b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
 		return
 	}
 	if r.ProtoMajor != 1 {
 		b.m.reject(w, r, b.name, http.StatusNotImplemented, 0, "CONNECT is supported over HTTP/1.1 only")
+		return
+	}
+	if t.HTTP == nil {
+		b.connectTCP(w, r, t)
 		return
 	}
 	tl := b.tunnelListener()
@@ -113,6 +119,14 @@ func newTunnelConn(c net.Conn, br *bufio.Reader, port string) *tunnelConn {
 }
 
 func (c *tunnelConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite half-closes the client connection when it can.
+func (c *tunnelConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
 
 // connListener is a net.Listener fed by push.
 type connListener struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,8 +29,8 @@ type Options struct {
 // state is the immutable view of every listener, bound or not.
 type state struct {
 	byName map[string]*Config
-	// byPort holds the hand-off targets: HTTP listeners on a wildcard
-	// address, by port.
+	// byPort holds the hand-off targets: HTTP and TCP listeners on a
+	// wildcard address, by port.
 	byPort map[string]*Config
 }
 
@@ -81,7 +80,7 @@ func (m *Manager) Update(cfgs []Config) error {
 			return fmt.Errorf("listener: duplicate listener name %q", c.Name)
 		}
 		st.byName[c.Name] = c
-		if c.HTTP != nil && c.isWildcard() {
+		if !c.ExplicitProxy && (c.HTTP != nil || c.isTCP()) && c.isWildcard() {
 			p := c.port()
 			if prev, ok := st.byPort[p]; !ok || prev.BindToPort && !c.BindToPort {
 				st.byPort[p] = c
@@ -134,7 +133,7 @@ func (m *Manager) Update(cfgs []Config) error {
 			}
 			return fmt.Errorf("listener: %q: bind %s: %w", c.Name, c.Address, err)
 		}
-		b := &boundListener{m: m, name: c.Name, ln: &onceCloseListener{Listener: ln}}
+		b := &boundListener{m: m, name: c.Name, ln: &onceCloseListener{Listener: ln}, conns: make(map[net.Conn]struct{})}
 		b.cfg.Store(c)
 		fresh = append(fresh, b)
 		newBound[c.Name] = b
@@ -243,14 +242,15 @@ type boundListener struct {
 	tunnels    *connListener // CONNECT tunnels of an explicit proxy
 	tunnelSrv  *http.Server
 
+	// conns are the connections proxied as TCP: a tcp_proxy listener's,
+	// or an explicit proxy's CONNECT tunnels to TCP ports.
 	connMu   sync.Mutex
-	conns    map[net.Conn]struct{} // modeTCP
+	conns    map[net.Conn]struct{}
 	draining bool
 }
 
 func (b *boundListener) start() {
 	if b.cfg.Load().mode() == modeTCP {
-		b.conns = make(map[net.Conn]struct{})
 		b.m.wg.Go(b.serveTCP)
 		return
 	}
@@ -295,10 +295,12 @@ func (b *boundListener) drain(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(b.m.ctx, timeout)
 	defer cancel()
 	if b.srv == nil {
-		b.drainTCP(ctx)
+		_ = b.ln.Close()
+		b.drainConns(ctx)
 		return
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() { b.drainConns(ctx) })
 	wg.Go(func() {
 		if err := b.srv.Shutdown(ctx); err != nil {
 			_ = b.srv.Close()
@@ -318,24 +320,4 @@ func (b *boundListener) drain(timeout time.Duration) {
 
 func (m *Manager) reject(w http.ResponseWriter, r *http.Request, listener string, status int, f hcm.Flags, body string) {
 	m.opts.HCM.Reject(w, r, listener, status, f, body)
-}
-
-// copyBoth copies between two connections until both directions are done.
-func copyBoth(a, b net.Conn) {
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		_, _ = io.Copy(b, a)
-		closeWrite(b)
-	})
-	_, _ = io.Copy(a, b)
-	closeWrite(a)
-	wg.Wait()
-}
-
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-		return
-	}
-	_ = c.Close()
 }

@@ -3,9 +3,13 @@ package listener
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/upstream"
 )
 
@@ -28,24 +32,27 @@ func (b *boundListener) serveTCP() {
 			continue
 		}
 		delay = 0
-		if !b.track(c) {
-			_ = c.Close()
-			continue
-		}
-		b.m.wg.Go(func() {
-			defer b.untrack(c)
-			b.proxyTCP(c)
-		})
+		b.goTracked(c, func() { b.m.proxyTCP(c, b.cfg.Load(), "") })
 	}
 }
 
-func (b *boundListener) track(c net.Conn) bool {
+// goTracked runs serve for a connection the listener drains; the connection
+// is closed when serve returns, or at once (and false returned) when the
+// listener is draining.
+func (b *boundListener) goTracked(c net.Conn, serve func()) bool {
 	b.connMu.Lock()
 	defer b.connMu.Unlock()
 	if b.draining {
+		_ = c.Close()
 		return false
 	}
 	b.conns[c] = struct{}{}
+	// The drain goroutine counts in wg while draining is false, so this
+	// Add never races a Wait at zero.
+	b.m.wg.Go(func() {
+		defer b.untrack(c)
+		serve()
+	})
 	return true
 }
 
@@ -56,45 +63,195 @@ func (b *boundListener) untrack(c net.Conn) {
 	b.connMu.Unlock()
 }
 
-func (b *boundListener) proxyTCP(down net.Conn) {
-	cfg := b.cfg.Load()
-	if cfg.TCP == nil {
-		return
-	}
-	cl := b.m.opts.Clusters.Get(cfg.TCP.Cluster)
-	if cl == nil {
-		b.m.opts.Log.Debug("tcp proxy: cluster not found", "listener", b.name, "cluster", cfg.TCP.Cluster)
-		return
-	}
-	ccfg := cl.Config()
-	if ccfg.Type == upstream.OriginalDst {
-		b.m.opts.Log.Debug("tcp proxy: ORIGINAL_DST needs transparent interception, which is not supported",
-			"listener", b.name, "cluster", cfg.TCP.Cluster)
-		return
-	}
-	h := cl.Pick(nil)
-	if h == nil {
-		b.m.opts.Log.Debug("tcp proxy: no healthy upstream", "listener", b.name, "cluster", cfg.TCP.Cluster)
-		return
-	}
-	h.Active.Add(1)
-	defer h.Active.Add(-1)
-	d := net.Dialer{Timeout: ccfg.ConnectTimeout}
-	up, err := d.DialContext(b.m.ctx, "tcp", h.Address)
-	if err != nil {
-		b.m.opts.Log.Debug("tcp proxy: connect failed", "listener", b.name, "upstream", h.Address, "error", err)
-		return
-	}
-	defer up.Close()
-	stop := context.AfterFunc(b.m.ctx, func() { _ = up.Close(); _ = down.Close() })
-	defer stop()
-	copyBoth(down, up)
+// tcpRoute is where one TCP connection goes: the chosen filter chain, and
+// what the tls_inspector read from the connection.
+type tcpRoute struct {
+	tcp     *TCPProxy
+	peeked  []byte // bytes read from downstream, to send upstream first
+	sni     string
+	dest    string // the original destination (CONNECT target), if known
+	flags   hcm.Flags
+	details string
 }
 
-// drainTCP stops accepting and waits for the connections until ctx is done,
-// then closes them.
-func (b *boundListener) drainTCP(ctx context.Context) {
-	_ = b.ln.Close()
+// proxyTCP proxies one downstream connection by cfg's tcp_proxy.
+func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
+	rt := m.chooseChain(down, cfg, dest)
+	if rt == nil {
+		return
+	}
+	up, err := m.dialTCP(rt, down.RemoteAddr())
+	if err != nil {
+		m.logTCP(cfg, rt, err)
+		return
+	}
+	m.pipe(down, up, rt.tcp.IdleTimeout, rt.peeked)
+}
+
+// chooseChain selects the filter chain of a connection, reading its
+// ClientHello when the chains match on server names. It returns nil (and
+// logs) when no chain matches.
+func (m *Manager) chooseChain(down net.Conn, cfg *Config, dest string) *tcpRoute {
+	rt := &tcpRoute{tcp: cfg.TCP, dest: dest}
+	if fc := cfg.Chains; fc != nil {
+		if fc.NeedsSNI() {
+			_ = down.SetReadDeadline(time.Now().Add(fc.InspectTimeout))
+			name, data, err := readClientHello(down)
+			_ = down.SetReadDeadline(time.Time{})
+			rt.peeked, rt.sni = data, name
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout() && fc.ContinueOnTimeout:
+			case err != nil:
+				m.opts.Log.Debug("tcp proxy: tls_inspector", "listener", cfg.Name, "error", err)
+				return nil
+			}
+		}
+		rt.tcp = fc.Match(rt.sni)
+	}
+	if rt.tcp == nil {
+		m.opts.Log.Debug("tcp proxy: no filter chain matches", "listener", cfg.Name, "sni", rt.sni)
+		return nil
+	}
+	return rt
+}
+
+// dialTCP connects upstream for a chosen chain. Its errors carry the
+// response flag (UO, UH, UF, NC).
+func (m *Manager) dialTCP(rt *tcpRoute, src net.Addr) (net.Conn, error) {
+	name := rt.tcp.PickCluster()
+	cl := m.opts.Clusters.Get(name)
+	if cl == nil {
+		rt.flags, rt.details = hcm.NoClusterFound, "cluster not found: "+name
+		return nil, errClusterNotFound
+	}
+	req := upstream.PickRequest{OriginalDst: rt.dest}
+	if rt.tcp.HashSourceIP && src != nil {
+		if ip, _, err := net.SplitHostPort(src.String()); err == nil {
+			req.Hash, req.HasHash = upstream.HashString(ip), true
+		}
+	}
+	up, _, err := cl.DialTCP(m.ctx, &req)
+	switch {
+	case err == nil:
+	case errors.Is(err, upstream.ErrOverflow):
+		rt.flags, rt.details = hcm.UpstreamOverflow, "max_connections of "+name
+	case errors.Is(err, upstream.ErrNoHealthyUpstream):
+		rt.flags, rt.details = hcm.NoHealthyUpstream, "no healthy upstream in "+name
+	default:
+		rt.flags, rt.details = hcm.UpstreamConnectionFailure, err.Error()
+	}
+	return up, err
+}
+
+var errClusterNotFound = errors.New("listener: cluster not found")
+
+func (m *Manager) logTCP(cfg *Config, rt *tcpRoute, err error) {
+	m.opts.Log.Debug("tcp proxy: connection refused", "listener", cfg.Name, "flags", rt.flags.String(),
+		"details", rt.details, "sni", rt.sni, "error", err)
+}
+
+// pipe copies between the connections until both directions are done, the
+// connection is idle for idle (if > 0), or the manager stops.
+func (m *Manager) pipe(down, up net.Conn, idle time.Duration, prefix []byte) {
+	defer up.Close()
+	stop := context.AfterFunc(m.ctx, func() { _ = up.Close(); _ = down.Close() })
+	defer stop()
+	if len(prefix) > 0 {
+		if _, err := up.Write(prefix); err != nil {
+			return
+		}
+	}
+	if idle <= 0 {
+		copyBoth(down, up)
+		return
+	}
+	w := &idleWatch{idle: idle, a: down, b: up, start: time.Now()}
+	w.mu.Lock()
+	w.t = time.AfterFunc(idle, w.check)
+	w.mu.Unlock()
+	defer w.stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { w.copy(up, down) })
+	w.copy(down, up)
+	wg.Wait()
+}
+
+// idleWatch closes both connections once no byte moved for idle: Envoy's
+// tcp_proxy idle_timeout.
+type idleWatch struct {
+	idle  time.Duration
+	a, b  net.Conn
+	start time.Time
+	last  atomic.Int64 // since start, of the last read on either side
+
+	mu sync.Mutex
+	t  *time.Timer
+}
+
+func (w *idleWatch) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	quiet := time.Since(w.start) - time.Duration(w.last.Load())
+	if quiet >= w.idle {
+		_ = w.a.Close()
+		_ = w.b.Close()
+		return
+	}
+	w.t.Reset(w.idle - quiet)
+}
+
+func (w *idleWatch) stop() {
+	w.mu.Lock()
+	w.t.Stop()
+	w.mu.Unlock()
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copy moves src to dst, noting activity, then half-closes dst.
+func (w *idleWatch) copy(dst, src net.Conn) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			w.last.Store(int64(time.Since(w.start)))
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	closeWrite(dst)
+}
+
+// copyBoth copies between two connections until both directions are done.
+func copyBoth(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _ = io.Copy(b, a)
+		closeWrite(b)
+	})
+	_, _ = io.Copy(a, b)
+	closeWrite(a)
+	wg.Wait()
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}
+
+// drainConns stops new tracked connections and waits for the current ones
+// until ctx is done, then closes them.
+func (b *boundListener) drainConns(ctx context.Context) {
 	b.connMu.Lock()
 	b.draining = true
 	b.connMu.Unlock()

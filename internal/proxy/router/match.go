@@ -299,3 +299,19 @@ func queryValue(raw, key string) (string, bool) {
 	}
 	return "", false
 }
+
+// StringMatcher is a compiled StringMatch, for filters that match values
+// (CORS origins). It is immutable.
+type StringMatcher struct{ m stringMatcher }
+
+// NewStringMatcher compiles a StringMatch.
+func NewStringMatcher(m StringMatch) (*StringMatcher, error) {
+	sm, err := compileString(m)
+	if err != nil {
+		return nil, err
+	}
+	return &StringMatcher{m: sm}, nil
+}
+
+// Match reports whether v matches.
+func (s *StringMatcher) Match(v string) bool { return s.m.match(v) }

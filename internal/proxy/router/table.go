@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 )
 
 // PathKind selects how a route matches the request path.
@@ -35,30 +34,17 @@ type Match struct {
 	GRPC bool
 }
 
-// WeightedCluster is one destination of a weighted_clusters action.
-type WeightedCluster struct {
-	Name   string
-	Weight uint32
-}
-
-// Action is what a matched route does.
-type Action struct {
-	// Cluster is the single destination (route.cluster).
-	Cluster string
-	// Weighted is the weighted_clusters destinations; used when non-empty.
-	Weighted []WeightedCluster
-	// Timeout is the route timeout; 0 disables it.
-	Timeout time.Duration
-	// DirectStatus, when non-zero, answers locally (direct_response).
-	DirectStatus int
-	DirectBody   string
-}
-
 // RouteConfig is the configuration of one route.
 type RouteConfig struct {
 	Name   string
 	Match  Match
 	Action Action
+	// RequestHeaders and ResponseHeaders are the route's header operations
+	// (request_headers_to_add/remove, response_headers_to_add/remove).
+	RequestHeaders, ResponseHeaders HeaderOps
+	// PerFilter holds the route's typed_per_filter_config, compiled by the
+	// HTTP filters and indexed by their slot; nil entries are unset.
+	PerFilter []any
 }
 
 // VirtualHostConfig is the configuration of one virtual host.
@@ -66,6 +52,29 @@ type VirtualHostConfig struct {
 	Name    string
 	Domains []string
 	Routes  []RouteConfig
+	// RequestHeaders and ResponseHeaders apply to every route of the host,
+	// after the route's own.
+	RequestHeaders, ResponseHeaders HeaderOps
+	// PerFilter is the host's typed_per_filter_config (see RouteConfig).
+	PerFilter []any
+	// Retry is the host's retry_policy, for routes without one.
+	Retry *RetryPolicy
+	// Mirrors are the host's request_mirror_policies, for routes without any.
+	Mirrors []MirrorPolicy
+}
+
+// TableConfig is the configuration of a route table (a RouteConfiguration).
+type TableConfig struct {
+	Name         string
+	VirtualHosts []VirtualHostConfig
+	// RequestHeaders and ResponseHeaders apply to every route, after the
+	// virtual host's.
+	RequestHeaders, ResponseHeaders HeaderOps
+	// MostSpecificHeaderMutationsWins reverses the order of the levels:
+	// route configuration, virtual host, route, weighted cluster.
+	MostSpecificHeaderMutationsWins bool
+	PerFilter                       []any
+	Mirrors                         []MirrorPolicy
 }
 
 // Route is a compiled route. It is immutable.
@@ -81,6 +90,15 @@ type Route struct {
 	query      []queryMatcher
 	grpc       bool
 	cumulative []uint64 // running sums of Action.Weighted weights
+
+	targets      []Target        // one per weighted cluster, or the single cluster
+	localHeaders *HeaderMutation // response headers of local replies (no weighted cluster)
+	retry        *Retry
+	mirrors      []MirrorPolicy
+	hash         []hashPolicy
+	regexRewrite *regexRewrite
+	redirect     *redirect
+	perFilter    []any
 }
 
 // VirtualHost is a compiled virtual host. It is immutable.
@@ -112,13 +130,23 @@ type Table struct {
 	any    *VirtualHost
 }
 
-// NewTable compiles a route configuration. Errors name the virtual host and
-// route at fault.
+// NewTable compiles a route configuration with only virtual hosts. Errors
+// name the virtual host and route at fault.
 func NewTable(name string, vhosts []VirtualHostConfig) (*Table, error) {
+	return NewTableConfig(TableConfig{Name: name, VirtualHosts: vhosts})
+}
+
+// NewTableConfig compiles a route configuration. Everything that can be
+// decided before a request arrives is decided here: the header operations
+// of every level are merged per route and weighted cluster, and the
+// per-filter configs, retry and mirror policies inherited from the virtual
+// host and the table.
+func NewTableConfig(tc TableConfig) (*Table, error) {
+	name, vhosts := tc.Name, tc.VirtualHosts
 	t := &Table{Name: name, exact: make(map[string]*VirtualHost)}
 	seen := make(map[string]string)
 	for _, vc := range vhosts {
-		vh, err := newVirtualHost(vc)
+		vh, err := newVirtualHost(vc, &tc)
 		if err != nil {
 			return nil, fmt.Errorf("virtual host %q: %w", vc.Name, err)
 		}
@@ -151,7 +179,7 @@ func NewTable(name string, vhosts []VirtualHostConfig) (*Table, error) {
 	return t, nil
 }
 
-func newVirtualHost(vc VirtualHostConfig) (*VirtualHost, error) {
+func newVirtualHost(vc VirtualHostConfig, tc *TableConfig) (*VirtualHost, error) {
 	vh := &VirtualHost{
 		Name:     vc.Name,
 		Domains:  vc.Domains,
@@ -160,7 +188,7 @@ func newVirtualHost(vc VirtualHostConfig) (*VirtualHost, error) {
 	}
 	lens := make(map[int]bool)
 	for i, rc := range vc.Routes {
-		rt, err := newRoute(rc)
+		rt, err := newRoute(rc, &vc, tc)
 		if err != nil {
 			name := rc.Name
 			if name == "" {
@@ -187,7 +215,7 @@ func newVirtualHost(vc VirtualHostConfig) (*VirtualHost, error) {
 	return vh, nil
 }
 
-func newRoute(rc RouteConfig) (*Route, error) {
+func newRoute(rc RouteConfig, vc *VirtualHostConfig, tc *TableConfig) (*Route, error) {
 	m := rc.Match
 	rt := &Route{Name: rc.Name, Action: rc.Action, pathKind: m.PathKind, path: m.Path, grpc: m.GRPC}
 	switch m.PathKind {
@@ -240,8 +268,12 @@ func newRoute(rc RouteConfig) (*Route, error) {
 		if sum == 0 {
 			return nil, fmt.Errorf("weighted clusters have a total weight of 0")
 		}
+	case a.Redirect != nil:
 	case a.Cluster == "":
 		return nil, fmt.Errorf("route has no cluster")
+	}
+	if err := rt.compileAction(rc, vc, tc); err != nil {
+		return nil, err
 	}
 	return rt, nil
 }
@@ -396,21 +428,30 @@ func isGRPC(r *http.Request) bool {
 
 // PickCluster returns the route's destination cluster; for weighted
 // clusters it draws one at random, per request.
-func (rt *Route) PickCluster() string {
+func (rt *Route) PickCluster() string { return rt.Pick().Cluster }
+
+// Pick returns the route's target; for weighted clusters it draws one at
+// random, per request. It is nil for redirect and direct-response routes.
+func (rt *Route) Pick() *Target {
 	if len(rt.cumulative) == 0 {
-		return rt.Action.Cluster
+		if len(rt.targets) == 0 {
+			return nil
+		}
+		return &rt.targets[0]
 	}
-	return rt.PickWeighted(rand.Uint64N(rt.cumulative[len(rt.cumulative)-1]))
+	return rt.pickTarget(rand.Uint64N(rt.cumulative[len(rt.cumulative)-1]))
 }
 
 // PickWeighted returns the weighted cluster for a draw n in [0, total weight).
-func (rt *Route) PickWeighted(n uint64) string {
+func (rt *Route) PickWeighted(n uint64) string { return rt.pickTarget(n).Cluster }
+
+func (rt *Route) pickTarget(n uint64) *Target {
 	for i, c := range rt.cumulative {
 		if n < c {
-			return rt.Action.Weighted[i].Name
+			return &rt.targets[i]
 		}
 	}
-	return rt.Action.Weighted[len(rt.Action.Weighted)-1].Name
+	return &rt.targets[len(rt.targets)-1]
 }
 
 // lowerASCII lower-cases s, allocating only if it has upper-case letters.

@@ -51,6 +51,9 @@ type Options struct {
 	Listen func(network, address string) (net.Listener, error)
 	// NackBackoffBase is passed to the xDS client (tests shorten it).
 	NackBackoffBase time.Duration
+	// DebugHeaders says when responses carry x-halyard-reason (default:
+	// when the request has x-halyard-debug: 1).
+	DebugHeaders hcm.DebugHeaders
 }
 
 // Proxy is one sidecar proxy.
@@ -98,7 +101,8 @@ func New(opts Options) *Proxy {
 	}
 	empty := map[string]*router.Table{}
 	p.routes.Store(&empty)
-	h := hcm.NewServer(hcm.Options{Routes: p, Clusters: p.upstreams, Log: opts.Log, Now: opts.Now, OnDone: opts.OnRequest})
+	h := hcm.NewServer(hcm.Options{Routes: p, Clusters: p.upstreams, Log: opts.Log, Now: opts.Now, OnDone: opts.OnRequest,
+		DebugHeaders: opts.DebugHeaders})
 	p.listeners = listener.NewManager(listener.Options{
 		HCM: h, Clusters: p.upstreams, Log: opts.Log, DrainTimeout: opts.DrainTimeout, Listen: opts.Listen,
 	})

@@ -1,20 +1,22 @@
 // Package upstream holds the proxy's clusters: their endpoints, load
-// balancers and HTTP connection pools.
+// balancers, connection pools, circuit breakers and outlier detection.
 //
 // Cluster objects are keyed by name and survive configuration updates, so
-// their connection pools (one http.Transport per cluster) and per-host state
-// are reused across CDS/EDS pushes. Readers get the current cluster map and
-// endpoint sets through atomic pointers; only updates take a lock.
+// their connection pools (one http.Transport per cluster), load balancer
+// state, circuit-breaker counters and per-host state (outlier ejections)
+// are kept across CDS/EDS pushes. Readers get the current cluster map and
+// picker through atomic pointers; only updates and outlier ejections take a
+// lock.
 package upstream
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +59,9 @@ const (
 	H2C            // HTTP/2 with prior knowledge, cleartext
 )
 
-// Config is the compiled form of an Envoy Cluster.
+// Config is the compiled form of an Envoy Cluster. Its zero value is a
+// usable cluster: round robin, Envoy's default circuit breakers, no idle
+// timeout, no outlier detection, no panic threshold.
 type Config struct {
 	Name           string
 	Type           Type
@@ -67,6 +71,55 @@ type Config struct {
 	Protocol       Protocol
 	// Endpoints are the load_assignment endpoints of non-EDS clusters.
 	Endpoints []EndpointConfig
+
+	LB LBConfig
+	// Limits are the DEFAULT-priority circuit breakers; nil means Envoy's
+	// defaults (DefaultThresholds).
+	Limits *Thresholds
+	Pool   PoolConfig
+	// Outlier is outlier_detection; nil turns it off.
+	Outlier *OutlierConfig
+	// HealthyPanicThreshold is common_lb_config.healthy_panic_threshold in
+	// percent: while fewer hosts than that are healthy (not ejected), the
+	// cluster balances over all hosts. 0 turns panic mode off; Envoy's
+	// default (filled in by compile) is 50.
+	HealthyPanicThreshold float64
+}
+
+// LBConfig holds the parameters of the hashing load balancers.
+type LBConfig struct {
+	MinRingSize, MaxRingSize uint64 // ring_hash_lb_config; 0: defaults
+	MaglevTableSize          uint64 // maglev_lb_config.table_size (prime); 0: 65537
+}
+
+// PoolConfig is the connection pool's configuration.
+type PoolConfig struct {
+	// TCPKeepalive is upstream_connection_options.tcp_keepalive; nil keeps
+	// the proxy's default (probes after 30 s idle).
+	TCPKeepalive *Keepalive
+	// IdleTimeout closes connections idle that long (common_http_protocol_
+	// options.idle_timeout); 0: never.
+	IdleTimeout time.Duration
+	// MaxRequestsPerConnection closes an HTTP/1.1 connection after that
+	// many requests; 0: no limit.
+	MaxRequestsPerConnection uint32
+	HTTP2                    HTTP2Options
+}
+
+// Keepalive is TCP keepalive; zero fields keep the system's default.
+type Keepalive struct {
+	Probes         uint32
+	Time, Interval time.Duration
+}
+
+// HTTP2Options are the http2_protocol_options the proxy honours.
+type HTTP2Options struct {
+	InitialStreamWindowSize     uint32
+	InitialConnectionWindowSize uint32
+	HpackTableSize              uint32
+	// KeepaliveInterval sends a PING after that long without frames;
+	// KeepaliveTimeout closes the connection when it is not answered.
+	KeepaliveInterval, KeepaliveTimeout time.Duration
 }
 
 // EndpointConfig is one endpoint of a cluster.
@@ -82,20 +135,43 @@ type Host struct {
 	Weight  uint32
 	// Active counts requests in flight to the host.
 	Active atomic.Int64
+
+	cluster *Cluster
+	health  *hostHealth // shared by every Host object of the address
 }
+
+// Ejected reports whether outlier detection currently ejects the host.
+func (h *Host) Ejected() bool { return h.health != nil && h.health.ejected.Load() }
 
 // Cluster is a named upstream cluster. It is safe for concurrent use.
 type Cluster struct {
 	name      string
+	log       *slog.Logger
+	clock     Clock
 	cfg       atomic.Pointer[Config]
 	transport atomic.Pointer[http.Transport]
-	picker    atomic.Pointer[pickerBox]
-	hosts     map[string]*Host // by address; guarded by Manager.mu
+	dialer    atomic.Pointer[net.Dialer] // for TCP proxy connections
+	lb        atomic.Pointer[lbState]
+	cursor    atomic.Uint64 // round robin position, kept across rebuilds
+
+	admission
+
+	mu        sync.Mutex // guards the fields below
+	hosts     []*Host    // sorted by address
+	byAddr    map[string]*Host
+	allPicker Picker // over all hosts; nil when the hosts or policy changed
+	timer     Timer  // outlier detection's interval, while armed
+	timerGen  uint64 // identifies the current timer
+	removed   bool
+	origDst   *origDstHosts // ORIGINAL_DST clusters only
 }
 
-type pickerBox struct {
-	p     Picker
-	hosts []*Host
+// lbState is the immutable load-balancing view of a cluster.
+type lbState struct {
+	picker  Picker  // nil: no host may be picked
+	hosts   []*Host // every host
+	healthy int     // hosts not ejected
+	panic   bool    // balancing over all hosts below the panic threshold
 }
 
 // Name returns the cluster name.
@@ -104,65 +180,33 @@ func (c *Cluster) Name() string { return c.name }
 // Config returns the cluster's current configuration.
 func (c *Cluster) Config() *Config { return c.cfg.Load() }
 
-// Transport returns the cluster's connection pool.
+// Transport returns the cluster's connection pool. It enforces connect
+// timeouts, keepalive, idle timeouts and max_connections (as
+// MaxConnsPerHost); RoundTrip adds max_requests_per_connection.
 func (c *Cluster) Transport() *http.Transport { return c.transport.Load() }
 
-// Pick chooses an endpoint for the request, or returns nil when the cluster
-// has no endpoints.
+// Pick chooses an endpoint for the request among the healthy hosts (all
+// hosts in panic mode), or returns nil when there is none: answer 503 UH.
 func (c *Cluster) Pick(req *PickRequest) *Host {
-	b := c.picker.Load()
-	if b == nil || len(b.hosts) == 0 {
+	s := c.lb.Load()
+	if s == nil || s.picker == nil {
 		return nil
 	}
-	return b.p.Pick(req)
+	return s.picker.Pick(req)
 }
 
-// Hosts returns the cluster's current endpoints.
+// Hosts returns the cluster's current endpoints, ejected ones included.
 func (c *Cluster) Hosts() []*Host {
-	if b := c.picker.Load(); b != nil {
-		return b.hosts
+	if s := c.lb.Load(); s != nil {
+		return s.hosts
 	}
 	return nil
-}
-
-// DialError marks a failure to connect to an upstream host.
-type DialError struct {
-	Addr string
-	Err  error
-}
-
-func (e *DialError) Error() string { return fmt.Sprintf("upstream: connect to %s: %v", e.Addr, e.Err) }
-func (e *DialError) Unwrap() error { return e.Err }
-
-func newTransport(cfg *Config) *http.Transport {
-	d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, &DialError{Addr: addr, Err: err}
-			}
-			return c, nil
-		},
-		Proxy:                  nil, // never use the environment's proxy
-		MaxIdleConnsPerHost:    256,
-		IdleConnTimeout:        5 * time.Minute,
-		DisableCompression:     true, // a proxy passes bodies through
-		MaxResponseHeaderBytes: 1 << 20,
-	}
-	var p http.Protocols
-	if cfg.Protocol == H2C {
-		p.SetUnencryptedHTTP2(true)
-	} else {
-		p.SetHTTP1(true)
-	}
-	t.Protocols = &p
-	return t
 }
 
 // Manager owns every cluster. Get is lock-free; updates are serialised.
 type Manager struct {
 	log      *slog.Logger
+	clock    Clock
 	mu       sync.Mutex
 	clusters atomic.Pointer[map[string]*Cluster]
 	// assignments is the last EDS state by service name; it is kept for
@@ -171,8 +215,11 @@ type Manager struct {
 }
 
 // NewManager returns an empty cluster manager.
-func NewManager(log *slog.Logger) *Manager {
-	m := &Manager{log: log, assignments: make(map[string][]EndpointConfig)}
+func NewManager(log *slog.Logger, opts ...Option) *Manager {
+	m := &Manager{log: log, clock: realClock{}, assignments: make(map[string][]EndpointConfig)}
+	for _, o := range opts {
+		o(m)
+	}
 	empty := make(map[string]*Cluster)
 	m.clusters.Store(&empty)
 	return m
@@ -194,14 +241,34 @@ func (m *Manager) Names() []string {
 	return names
 }
 
+// Validate checks what UpdateClusters would reject, without applying it.
+func Validate(cfg *Config) error {
+	if cfg.Type != OriginalDst {
+		if _, ok := builders[cfg.Policy]; !ok {
+			return fmt.Errorf("load balancing policy %v is not supported", cfg.Policy)
+		}
+	}
+	if cfg.Policy == Maglev && cfg.LB.MaglevTableSize != 0 && !isPrime(cfg.LB.MaglevTableSize) {
+		return fmt.Errorf("maglev table size %d is not a prime number", cfg.LB.MaglevTableSize)
+	}
+	if cfg.LB.MinRingSize > 0 && cfg.LB.MaxRingSize > 0 && cfg.LB.MinRingSize > cfg.LB.MaxRingSize {
+		return fmt.Errorf("ring hash minimum_ring_size %d is larger than maximum_ring_size %d", cfg.LB.MinRingSize, cfg.LB.MaxRingSize)
+	}
+	if o := cfg.Outlier; o != nil && o.Interval <= 0 {
+		return errors.New("outlier detection interval must be positive")
+	}
+	return nil
+}
+
 // UpdateClusters makes cfgs the complete set of clusters. Clusters that
-// keep their name keep their connection pool (unless the protocol or the
-// connect timeout changed) and their hosts; removed clusters close their
-// idle connections.
+// keep their name keep their connection pool (unless a pool setting
+// changed), their hosts with their outlier state, their circuit-breaker
+// counters and their load balancer position; removed clusters close their
+// idle connections and stop their timers.
 func (m *Manager) UpdateClusters(cfgs []Config) error {
-	for _, c := range cfgs {
-		if _, ok := builders[c.Policy]; !ok {
-			return fmt.Errorf("upstream: cluster %q: load balancing policy %v is not supported", c.Name, c.Policy)
+	for i := range cfgs {
+		if err := Validate(&cfgs[i]); err != nil {
+			return fmt.Errorf("upstream: cluster %q: %w", cfgs[i].Name, err)
 		}
 	}
 	m.mu.Lock()
@@ -209,30 +276,27 @@ func (m *Manager) UpdateClusters(cfgs []Config) error {
 	old := *m.clusters.Load()
 	next := make(map[string]*Cluster, len(cfgs))
 	for i := range cfgs {
-		cfg := &cfgs[i]
+		cfg := cfgs[i] // the cluster keeps its own copy
 		c, ok := old[cfg.Name]
 		if !ok {
-			c = &Cluster{name: cfg.Name, hosts: make(map[string]*Host)}
+			c = m.newCluster(cfg.Name)
 		}
-		prev := c.cfg.Load()
-		c.cfg.Store(cfg)
-		if prev == nil || prev.Protocol != cfg.Protocol || prev.ConnectTimeout != cfg.ConnectTimeout {
-			if t := c.transport.Swap(newTransport(cfg)); t != nil {
-				t.CloseIdleConnections()
-			}
-		}
-		m.setHosts(c, m.endpointsFor(cfg), prev == nil || prev.Policy != cfg.Policy)
+		c.update(&cfg, m.endpointsFor(&cfg))
 		next[cfg.Name] = c
 	}
 	m.clusters.Store(&next)
 	for name, c := range old {
 		if _, ok := next[name]; !ok {
-			if t := c.transport.Load(); t != nil {
-				t.CloseIdleConnections()
-			}
+			c.close()
 		}
 	}
 	return nil
+}
+
+func (m *Manager) newCluster(name string) *Cluster {
+	c := &Cluster{name: name, log: m.log, clock: m.clock, byAddr: make(map[string]*Host)}
+	c.admission.init()
+	return c
 }
 
 // UpdateEndpoints makes assignments (by EDS service name) the complete EDS
@@ -244,7 +308,9 @@ func (m *Manager) UpdateEndpoints(assignments map[string][]EndpointConfig) {
 	for _, c := range *m.clusters.Load() {
 		cfg := c.cfg.Load()
 		if cfg.Type == EDS {
-			m.setHosts(c, m.endpointsFor(cfg), false)
+			c.mu.Lock()
+			c.setHostsLocked(m.endpointsFor(cfg), false)
+			c.mu.Unlock()
 		}
 	}
 }
@@ -258,54 +324,153 @@ func (m *Manager) HasAssignment(name string) bool {
 }
 
 func (m *Manager) endpointsFor(cfg *Config) []EndpointConfig {
-	if cfg.Type == EDS {
+	switch cfg.Type {
+	case EDS:
 		return m.assignments[cfg.EDSServiceName]
+	case OriginalDst:
+		return nil
 	}
 	return cfg.Endpoints
 }
 
-// setHosts installs a new endpoint set, reusing Host objects by address.
-// Callers hold m.mu.
-func (m *Manager) setHosts(c *Cluster, eps []EndpointConfig, force bool) {
+// Close closes every cluster's idle connections and stops their timers.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range *m.clusters.Load() {
+		c.close()
+	}
+}
+
+// update installs a new configuration. Callers hold Manager.mu.
+func (c *Cluster) update(cfg *Config, eps []EndpointConfig) {
+	prev := c.cfg.Swap(cfg)
+	if prev == nil || poolKeyOf(prev) != poolKeyOf(cfg) {
+		// In-flight requests finish on the old pool, whose connections
+		// then close instead of going idle.
+		c.dialer.Store(newDialer(cfg))
+		if t := c.transport.Swap(newTransport(c, cfg)); t != nil {
+			t.CloseIdleConnections()
+		}
+	}
+	c.admission.configure(cfg)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removed = false
+	if cfg.Type == OriginalDst && c.origDst == nil {
+		c.origDst = &origDstHosts{c: c, hosts: make(map[string]*Host)}
+	}
+	force := prev == nil || prev.Type != cfg.Type || prev.Policy != cfg.Policy || prev.LB != cfg.LB ||
+		prev.HealthyPanicThreshold != cfg.HealthyPanicThreshold
+	if c.outlierUpdateLocked(prev, cfg) {
+		force = true
+	}
+	c.setHostsLocked(eps, force)
+}
+
+// close stops the cluster's timers and closes its idle connections.
+func (c *Cluster) close() {
+	c.mu.Lock()
+	c.removed = true
+	c.stopTimerLocked()
+	c.mu.Unlock()
+	if t := c.transport.Load(); t != nil {
+		t.CloseIdleConnections()
+	}
+}
+
+// setHostsLocked installs a new endpoint set, reusing Host objects (and so
+// their active counts and outlier state) by address. Hosts are kept sorted
+// by address so that hash rings and Maglev tables are the same in every
+// proxy whatever the order of the endpoints.
+func (c *Cluster) setHostsLocked(eps []EndpointConfig, force bool) {
+	changed := force || c.lb.Load() == nil
 	hosts := make([]*Host, 0, len(eps))
 	seen := make(map[string]*Host, len(eps))
-	changed := force || c.picker.Load() == nil
 	for _, ep := range eps {
 		if _, dup := seen[ep.Address]; dup {
 			continue
 		}
-		h, ok := c.hosts[ep.Address]
-		if !ok || h.Weight != ep.Weight {
-			h = &Host{Address: ep.Address, Weight: ep.Weight}
+		h, ok := c.byAddr[ep.Address]
+		switch {
+		case !ok:
+			h = &Host{Address: ep.Address, Weight: ep.Weight, cluster: c, health: &hostHealth{}}
+			changed = true
+		case h.Weight != ep.Weight:
+			h = &Host{Address: ep.Address, Weight: ep.Weight, cluster: c, health: h.health}
 			changed = true
 		}
 		seen[ep.Address] = h
 		hosts = append(hosts, h)
 	}
-	if len(seen) != len(c.hosts) {
+	if len(seen) != len(c.byAddr) {
 		changed = true
 	}
 	if !changed {
 		return
 	}
-	c.hosts = seen
-	cfg := c.cfg.Load()
-	c.picker.Store(&pickerBox{p: builders[cfg.Policy](hosts), hosts: hosts})
+	slices.SortFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Address, b.Address) })
+	c.hosts, c.byAddr, c.allPicker = hosts, seen, nil
+	c.rebuildLocked()
 }
 
-// Close closes every cluster's idle connections.
-func (m *Manager) Close() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, c := range *m.clusters.Load() {
-		if t := c.transport.Load(); t != nil {
-			t.CloseIdleConnections()
+// rebuildLocked recomputes the picker from the hosts and their ejections.
+func (c *Cluster) rebuildLocked() {
+	cfg := c.cfg.Load()
+	if cfg.Type == OriginalDst {
+		c.lb.Store(&lbState{picker: c.origDst})
+		return
+	}
+	all := c.hosts
+	if len(all) == 0 {
+		c.lb.Store(&lbState{hosts: all})
+		return
+	}
+	healthy := all
+	for i, h := range all {
+		if h.health.ejected.Load() {
+			healthy = make([]*Host, 0, len(all))
+			healthy = append(healthy, all[:i]...)
+			for _, h := range all[i+1:] {
+				if !h.health.ejected.Load() {
+					healthy = append(healthy, h)
+				}
+			}
+			break
 		}
 	}
+	st := &lbState{hosts: all, healthy: len(healthy)}
+	switch {
+	case len(healthy) == len(all):
+		st.picker = c.allPickerLocked(cfg)
+	case 100*float64(len(healthy))/float64(len(all)) < cfg.HealthyPanicThreshold:
+		// Too few healthy hosts: Envoy's panic mode balances over all.
+		st.picker, st.panic = c.allPickerLocked(cfg), true
+	case len(healthy) > 0:
+		st.picker = builders[cfg.Policy](healthy, c.lbOptions(cfg))
+	}
+	c.lb.Store(st)
 }
 
-// IsDialError reports whether err is a failure to connect upstream.
-func IsDialError(err error) bool {
-	var de *DialError
-	return errors.As(err, &de)
+func (c *Cluster) allPickerLocked(cfg *Config) Picker {
+	if c.allPicker == nil {
+		c.allPicker = builders[cfg.Policy](c.hosts, c.lbOptions(cfg))
+	}
+	return c.allPicker
+}
+
+func (c *Cluster) lbOptions(cfg *Config) *LBOptions {
+	return &LBOptions{LB: cfg.LB, Cursor: &c.cursor}
+}
+
+func isPrime(n uint64) bool {
+	if n < 2 {
+		return false
+	}
+	for d := uint64(2); d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -6,23 +6,34 @@ import (
 
 func init() { register(RoundRobin, newRoundRobin) }
 
-// roundRobin cycles through the hosts with one atomic counter. Unequal
-// weights are honoured by repeating hosts in a precomputed schedule.
+// roundRobin cycles through the hosts with one atomic counter, the
+// cluster's cursor, which survives rebuilds of the picker. Unequal weights
+// are honoured by repeating hosts in a precomputed schedule.
 type roundRobin struct {
 	schedule []*Host
-	next     atomic.Uint64
+	next     *atomic.Uint64
 }
 
 // maxSchedule bounds the weighted schedule; beyond it weights are ignored.
 const maxSchedule = 4096
 
-func newRoundRobin(hosts []*Host) Picker {
-	return &roundRobin{schedule: weightedSchedule(hosts)}
+func newRoundRobin(hosts []*Host, o *LBOptions) Picker {
+	p := &roundRobin{schedule: weightedSchedule(hosts)}
+	if o != nil && o.Cursor != nil {
+		p.next = o.Cursor
+	} else {
+		p.next = new(atomic.Uint64)
+	}
+	return p
 }
 
-func (p *roundRobin) Pick(*PickRequest) *Host {
-	n := p.next.Add(1) - 1
-	return p.schedule[n%uint64(len(p.schedule))]
+func (p *roundRobin) Pick(req *PickRequest) *Host {
+	n := uint64(len(p.schedule))
+	h := p.schedule[(p.next.Add(1)-1)%n]
+	for i := 0; i < maxAvoidAttempts && req.avoid(h); i++ {
+		h = p.schedule[(p.next.Add(1)-1)%n]
+	}
+	return h
 }
 
 // weightedSchedule interleaves hosts in proportion to their weights

@@ -56,7 +56,7 @@ func TestRoundRobinAndReuse(t *testing.T) {
 
 func TestWeightedRoundRobin(t *testing.T) {
 	hosts := []*Host{{Address: "a", Weight: 3}, {Address: "b", Weight: 1}}
-	p := newRoundRobin(hosts)
+	p := newRoundRobin(hosts, nil)
 	counts := map[string]int{}
 	for range 400 {
 		counts[p.Pick(nil).Address]++
@@ -68,28 +68,13 @@ func TestWeightedRoundRobin(t *testing.T) {
 
 func TestPoliciesRegistered(t *testing.T) {
 	hosts := []*Host{{Address: "a", Weight: 1}, {Address: "b", Weight: 1}}
-	for _, p := range []Policy{RoundRobin, LeastRequest, Random} {
+	for _, p := range []Policy{RoundRobin, LeastRequest, Random, RingHash, Maglev} {
 		b, ok := builders[p]
 		if !ok {
 			t.Fatalf("%v not registered", p)
 		}
-		if b(hosts).Pick(nil) == nil {
+		if b(hosts, nil).Pick(nil) == nil {
 			t.Errorf("%v picked nothing", p)
 		}
 	}
-}
-
-func BenchmarkPickRoundRobin(b *testing.B) {
-	m := testManager()
-	_ = m.UpdateClusters([]Config{{Name: "c", Type: EDS, EDSServiceName: "c"}})
-	m.UpdateEndpoints(map[string][]EndpointConfig{"c": {{"a:1", 1}, {"b:1", 1}, {"c:1", 1}}})
-	c := m.Get("c")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if c.Pick(nil) == nil {
-				b.Fatal("no host")
-			}
-		}
-	})
 }

@@ -34,6 +34,9 @@ type consumer struct {
 	mu      sync.Mutex
 	reject  map[string]bool
 	applies chan applied
+	// seen records what waitApplied has read, so waiting for one type does
+	// not lose another type's apply that arrived first.
+	seen map[[2]string]bool
 }
 
 func (c *consumer) Apply(typeURL, version string, res []proto.Message) error {
@@ -87,13 +90,14 @@ func serve(t *testing.T, addr string, cache cachev3.SnapshotCache, reqs chan<- *
 
 func waitApplied(t *testing.T, c *consumer, typeURL, version string) {
 	t.Helper()
+	if c.seen == nil {
+		c.seen = map[[2]string]bool{}
+	}
 	deadline := time.After(15 * time.Second)
-	for {
+	for !c.seen[[2]string{typeURL, version}] {
 		select {
 		case a := <-c.applies:
-			if a.typeURL == typeURL && a.version == version {
-				return
-			}
+			c.seen[[2]string{a.typeURL, a.version}] = true
 		case <-deadline:
 			t.Fatalf("%s version %s not applied", typeURL, version)
 		}

@@ -1,0 +1,164 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
+	"time"
+)
+
+// DialError marks a failure to connect to an upstream host.
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+func (e *DialError) Error() string { return fmt.Sprintf("upstream: connect to %s: %v", e.Addr, e.Err) }
+func (e *DialError) Unwrap() error { return e.Err }
+
+// IsDialError reports whether err is a failure to connect upstream.
+func IsDialError(err error) bool {
+	var de *DialError
+	return errors.As(err, &de)
+}
+
+// defaultKeepAlive is the TCP keepalive idle time of upstream connections
+// without upstream_connection_options.tcp_keepalive.
+const defaultKeepAlive = 30 * time.Second
+
+// poolKey holds every setting that needs a new http.Transport when it
+// changes; other changes keep the pool and its connections.
+type poolKey struct {
+	protocol        Protocol
+	connectTimeout  time.Duration
+	keepalive       Keepalive
+	hasKeepalive    bool
+	idleTimeout     time.Duration
+	maxConnsPerHost int
+	http2           HTTP2Options
+}
+
+func poolKeyOf(cfg *Config) poolKey {
+	k := poolKey{protocol: cfg.Protocol, connectTimeout: cfg.ConnectTimeout, idleTimeout: cfg.Pool.IdleTimeout,
+		maxConnsPerHost: maxConnsPerHost(cfg), http2: cfg.Pool.HTTP2}
+	if ka := cfg.Pool.TCPKeepalive; ka != nil {
+		k.keepalive, k.hasKeepalive = *ka, true
+	}
+	return k
+}
+
+// maxConnsPerHost is max_connections as http.Transport enforces it: per
+// host, so exact for one host and an upper bound per host otherwise (the
+// admission limits the cluster's requests as a whole). HTTP/2 multiplexes
+// on one connection per host, so it is not limited.
+func maxConnsPerHost(cfg *Config) int {
+	t := DefaultThresholds
+	if cfg.Limits != nil {
+		t = *cfg.Limits
+	}
+	if cfg.Protocol != HTTP1 || t.MaxConnections >= math.MaxInt32 {
+		return 0
+	}
+	return max(int(t.MaxConnections), 1)
+}
+
+func newDialer(cfg *Config) *net.Dialer {
+	d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: defaultKeepAlive}
+	if ka := cfg.Pool.TCPKeepalive; ka != nil {
+		kc := net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+		if ka.Time > 0 {
+			kc.Idle = ka.Time
+		}
+		if ka.Interval > 0 {
+			kc.Interval = ka.Interval
+		}
+		if ka.Probes > 0 {
+			kc.Count = int(ka.Probes)
+		}
+		d.KeepAliveConfig = kc
+	}
+	return d
+}
+
+func newTransport(c *Cluster, cfg *Config) *http.Transport {
+	d := newDialer(cfg)
+	t := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &DialError{Addr: addr, Err: err}
+			}
+			c.conns.Add(1)
+			return &poolConn{Conn: conn, c: c}, nil
+		},
+		Proxy:                  nil, // never use the environment's proxy
+		MaxConnsPerHost:        maxConnsPerHost(cfg),
+		MaxIdleConnsPerHost:    256,
+		IdleConnTimeout:        cfg.Pool.IdleTimeout,
+		DisableCompression:     true, // a proxy passes bodies through
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+	if n := t.MaxConnsPerHost; n > 0 && n < t.MaxIdleConnsPerHost {
+		t.MaxIdleConnsPerHost = n
+	}
+	var p http.Protocols
+	if cfg.Protocol == H2C {
+		p.SetUnencryptedHTTP2(true)
+		h2 := cfg.Pool.HTTP2
+		t.HTTP2 = &http.HTTP2Config{
+			MaxReceiveBufferPerStream:     int(h2.InitialStreamWindowSize),
+			MaxReceiveBufferPerConnection: int(h2.InitialConnectionWindowSize),
+			MaxDecoderHeaderTableSize:     int(h2.HpackTableSize),
+			SendPingTimeout:               h2.KeepaliveInterval,
+			PingTimeout:                   h2.KeepaliveTimeout,
+		}
+	} else {
+		p.SetHTTP1(true)
+	}
+	t.Protocols = &p
+	return t
+}
+
+// poolConn is one upstream connection of a cluster's pool: it is counted
+// while open and counts the requests it carried.
+type poolConn struct {
+	net.Conn
+	c        *Cluster
+	requests atomic.Uint32
+	closed   atomic.Bool
+}
+
+func (p *poolConn) Close() error {
+	if p.closed.CompareAndSwap(false, true) {
+		p.c.conns.Add(-1)
+	}
+	return p.Conn.Close()
+}
+
+// RoundTrip sends one request over the cluster's connection pool: it is
+// Transport().RoundTrip plus max_requests_per_connection, which
+// http.Transport has no setting for: the request that reaches the limit on
+// its connection is sent with "Connection: close", so the connection ends
+// with its response.
+func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
+	t := c.transport.Load()
+	cfg := c.cfg.Load()
+	if n := cfg.Pool.MaxRequestsPerConnection; n > 0 && cfg.Protocol == HTTP1 {
+		out := req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) {
+				if pc, ok := info.Conn.(*poolConn); ok && pc.requests.Add(1) >= n {
+					req.Close = true
+				}
+			},
+		}))
+		req = out
+	}
+	return t.RoundTrip(req)
+}
+
+var _ http.RoundTripper = (*Cluster)(nil)
