@@ -7,8 +7,9 @@ import (
 )
 
 // countsPath reports how many requests the instance answered, in total and
-// per Host header, so tests can see where traffic went (a mirror's shadow
-// copies carry the "-shadow" authority).
+// per Host header (gRPC calls included, by :authority), so tests can see
+// where traffic went (a mirror's shadow copies carry the "-shadow"
+// authority).
 const countsPath = "/_sample/requests"
 
 // Counts is the reply of countsPath.

@@ -69,7 +69,7 @@ func newServer(o Options) *server {
 	base, cancel := context.WithCancel(context.Background())
 	s.cancelBase = cancel
 	s.http = &http.Server{
-		Handler:           s.track(route(s.grpc, plain)),
+		Handler:           s.track(route(s.grpc, plain, plain.counts)),
 		Protocols:         protocols(),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ConnState:         s.connState,
@@ -88,10 +88,12 @@ func protocols() *http.Protocols {
 	return &p
 }
 
-// route sends gRPC requests to g and everything else to h.
-func route(g, h http.Handler) http.Handler {
+// route sends gRPC requests to g (counting them by authority, as h counts
+// its requests) and everything else to h.
+func route(g, h http.Handler, counts *requestCounts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			counts.add(r.Host)
 			g.ServeHTTP(w, r)
 			return
 		}
