@@ -18,5 +18,13 @@ test:
 test-short:
 	$(GO) test -short -count=1 ./...
 
+# Performance harness (docs/performance.md): Halyard's sidecars against
+# HAProxy (latency, CPU, memory, single-core maximum) and the control plane
+# at scale, then the proxy's micro-benchmarks. Results go to bin/bench/;
+# BENCHFLAGS=-quick is a one-minute smoke run.
+bench:
+	$(GO) run ./internal/bench/cmd -results bin/bench $(BENCHFLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/proxy/...
+
 clean:
 	rm -rf bin/
