@@ -34,10 +34,11 @@ type adsClient struct {
 	err    error
 }
 
-// convergence waits for a client to ACK, for every type, a version other
-// than the one it had when the wait began.
+// convergence waits for a client to ACK, for every type the push changes,
+// a version other than the one it had when the wait began.
 type convergence struct {
 	client   *adsClient
+	changes  []string // the types the push changes
 	baseline map[string]string
 	at       time.Time // when the last type was ACKed; valid once done is closed
 	done     chan struct{}
@@ -98,7 +99,7 @@ func (c *adsClient) ack(typeURL, version string, now time.Time) {
 	if t == nil || t.isDone() {
 		return
 	}
-	for _, typ := range adsTypes() {
+	for _, typ := range t.changes {
 		if v := c.acked[typ]; v == "" || v == t.baseline[typ] {
 			return
 		}
@@ -107,11 +108,12 @@ func (c *adsClient) ack(typeURL, version string, now time.Time) {
 	close(t.done)
 }
 
-// expect starts waiting for the client's next complete ACK.
-func (c *adsClient) expect() *convergence {
+// expect starts waiting for the client to ACK new versions of the types a
+// push changes.
+func (c *adsClient) expect(changes []string) *convergence {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.target = &convergence{client: c, baseline: maps.Clone(c.acked), done: make(chan struct{})}
+	c.target = &convergence{client: c, changes: changes, baseline: maps.Clone(c.acked), done: make(chan struct{})}
 	return c.target
 }
 
@@ -154,10 +156,10 @@ func dialFleet(ctx context.Context, addr string, nodes []string) (*fleet, error)
 }
 
 // expect starts a convergence wait on every client.
-func (f *fleet) expect() []*convergence {
+func (f *fleet) expect(changes []string) []*convergence {
 	out := make([]*convergence, len(f.clients))
 	for i, c := range f.clients {
-		out[i] = c.expect()
+		out[i] = c.expect(changes)
 	}
 	return out
 }

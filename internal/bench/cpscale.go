@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"net/http"
 	"slices"
 	"time"
@@ -48,11 +49,14 @@ func (h *harness) controlPlane(ctx context.Context) (*ControlPlaneResult, error)
 		defer func() { p := <-profiled; res.Profile = &p }()
 	}
 	var peak int64
+	// The initial sync sends every type; the change flips VirtualService
+	// weights, which changes route configurations only.
 	for _, step := range []struct {
 		command string
+		changes []string
 		result  *Convergence
-	}{{cpsim.CommandPods, &res.InitialSync}, {cpsim.CommandChange, &res.Change}} {
-		c, p, err := h.push(ctx, child, f, step.command)
+	}{{cpsim.CommandPods, adsTypes(), &res.InitialSync}, {cpsim.CommandChange, []string{resource.RouteType}, &res.Change}} {
+		c, p, err := h.push(ctx, child, f, step.command, step.changes)
 		if err != nil {
 			return nil, err
 		}
@@ -72,9 +76,9 @@ const cpProfileSeconds = 20
 // push sends one command and measures how the clients converge on it.
 // A push that does not converge within the timeout, or during which the
 // control plane's RSS passes the limit, is reported as aborted.
-func (h *harness) push(ctx context.Context, child *cpChild, f *fleet, command string) (Convergence, int64, error) {
+func (h *harness) push(ctx context.Context, child *cpChild, f *fleet, command string, changes []string) (Convergence, int64, error) {
 	h.log.Info("control plane: push", "command", command)
-	waits := f.expect()
+	waits := f.expect(changes)
 	bytesBefore := f.responseBytes()
 	watch, err := watchChild(ctx, child, int64(h.opts.CPMaxRSSMB)*1e6)
 	if err != nil {

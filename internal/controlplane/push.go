@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -26,7 +27,7 @@ type pusher struct {
 	cfg      *config.Snapshot
 	pods     []registry.Pod
 	current  *registry.Model
-	versions map[string]string // node ID -> version last set
+	versions map[string]string // node ID -> versions last set, joined
 }
 
 func newPusher(c *sharedMarshalCache, s *syncTracker, domainSuffix string, log *slog.Logger) *pusher {
@@ -102,7 +103,9 @@ func (p *pusher) setSnapshot(id string, snap *cache.Snapshot, err error) {
 		p.syncz.generationFailed(id, err)
 		return
 	}
-	version := snap.GetVersion(resource.ListenerType)
+	versions := xds.Versions(snap)
+	version := strings.Join([]string{versions[resource.ListenerType], versions[resource.RouteType],
+		versions[resource.ClusterType], versions[resource.EndpointType]}, "/")
 	if p.versions[id] == version {
 		return
 	}
@@ -112,7 +115,7 @@ func (p *pusher) setSnapshot(id string, snap *cache.Snapshot, err error) {
 		return
 	}
 	p.versions[id] = version
-	p.syncz.pushed(id, version)
+	p.syncz.pushed(id, versions)
 	p.log.Debug("snapshot set", "proxy", id, "version", version)
 }
 

@@ -129,7 +129,7 @@ func TestPushAckAndRepushOnChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "ACK recorded", func() bool { return status1(t, s).Types["LDS"].Acked == first.VersionInfo })
-	if st := status1(t, s); !st.Connected || st.Version != first.VersionInfo || st.Types["LDS"].ConvergedAfter == "" {
+	if st := status1(t, s); !st.Connected || st.Types["LDS"].Want != first.VersionInfo || st.Types["LDS"].ConvergedAfter == "" {
 		t.Errorf("status after ACK: %+v %+v", st, st.Types["LDS"])
 	}
 

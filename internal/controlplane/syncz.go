@@ -26,7 +26,6 @@ type syncTracker struct {
 type ProxyStatus struct {
 	ID              string                `json:"id"`
 	Connected       bool                  `json:"connected"`
-	Version         string                `json:"version"` // last version set for it
 	PushedAt        time.Time             `json:"pushedAt"`
 	Types           map[string]*TypeState `json:"types"` // by short type name: LDS, RDS, CDS, EDS
 	GenerationError string                `json:"generationError,omitempty"`
@@ -34,6 +33,7 @@ type ProxyStatus struct {
 
 // TypeState is one xDS type's state for a proxy.
 type TypeState struct {
+	Want      string `json:"want"` // the version last set for the proxy
 	Sent      string `json:"sent"`
 	Acked     string `json:"acked"`
 	NackError string `json:"nackError,omitempty"`
@@ -41,14 +41,14 @@ type TypeState struct {
 	ConvergedAfter string `json:"convergedAfter,omitempty"`
 }
 
-// Synced reports whether every type the proxy subscribed to has ACKed the
-// version last set for it.
+// Synced reports whether the proxy has ACKed the version last set for it
+// of every type.
 func (p *ProxyStatus) Synced() bool {
-	if !p.Connected || p.Version == "" || len(p.Types) == 0 {
+	if !p.Connected || len(p.Types) == 0 {
 		return false
 	}
 	for _, t := range p.Types {
-		if t.Acked != p.Version {
+		if t.Want == "" || t.Acked != t.Want {
 			return false
 		}
 	}
@@ -68,11 +68,17 @@ func (t *syncTracker) proxy(id string) *ProxyStatus {
 	return p
 }
 
-func (t *syncTracker) pushed(id, version string) {
+func (t *syncTracker) pushed(id string, versions map[string]string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.proxy(id)
-	p.Version, p.PushedAt, p.GenerationError = version, t.now(), ""
+	p.PushedAt, p.GenerationError = t.now(), ""
+	for typeURL, v := range versions {
+		ts := p.typeState(typeURL)
+		if ts.Want != v {
+			ts.Want, ts.ConvergedAfter = v, ""
+		}
+	}
 }
 
 func (t *syncTracker) generationFailed(id string, err error) {
@@ -111,7 +117,7 @@ func (t *syncTracker) request(log *slog.Logger, streamID int64, req *discovery.D
 	}
 	if ts.Acked != req.GetVersionInfo() {
 		ts.Acked, ts.NackError = req.GetVersionInfo(), ""
-		if ts.Acked == p.Version && !p.PushedAt.IsZero() {
+		if ts.Acked == ts.Want && !p.PushedAt.IsZero() {
 			ts.ConvergedAfter = t.now().Sub(p.PushedAt).String()
 		}
 	}

@@ -2,8 +2,6 @@ package xds
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -84,11 +82,8 @@ func (b *Builder) Snapshot(pod *registry.Pod) (*cachev3.Snapshot, error) {
 		}
 		snap.Resources[cachev3.GetResponseType(typeURL)] = merged
 	}
-	// One version for every type, as cachev3.NewSnapshot gives.
-	version := combinedVersion(snap)
-	for i := range snap.Resources {
-		snap.Resources[i].Version = version
-	}
+	// Each type keeps its own version (the class's, plus the pod's own
+	// resources'), so a change to routes alone re-sends only routes.
 	// Consistency is checked once per class: a pod's own resources
 	// (inbound listeners with inline routes, STATIC clusters) refer to
 	// nothing, unless they do, and then the pod's snapshot is checked too.
@@ -178,13 +173,14 @@ func merge(shared cachev3.Resources, own []types.Resource) (cachev3.Resources, e
 	return cachev3.Resources{Version: version, Items: items}, nil
 }
 
-// combinedVersion hashes the per-type versions into one.
-func combinedVersion(s *cachev3.Snapshot) string {
-	h := sha256.New()
-	for i := range s.Resources {
-		writeField(h, []byte(s.Resources[i].Version))
+// Versions returns a snapshot's version of every type, in the order
+// listeners, routes, clusters, endpoints.
+func Versions(s *cachev3.Snapshot) map[string]string {
+	out := make(map[string]string, len(snapshotTypes))
+	for _, typeURL := range snapshotTypes {
+		out[typeURL] = s.GetVersion(typeURL)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return out
 }
 
 func canonicalLabels(l map[string]string) string {

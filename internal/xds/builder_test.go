@@ -7,6 +7,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
@@ -82,5 +83,40 @@ func TestBuilderSharesAcrossPods(t *testing.T) {
 	again, _ := NewBuilder(input).Snapshot(pods[0])
 	if again.GetVersion(resource.ClusterType) != a.GetVersion(resource.ClusterType) {
 		t.Errorf("version not stable across builders")
+	}
+}
+
+// TestBuilderVersionsPerType checks that a change to VirtualService weights
+// changes the routes' version only, so proxies are not sent unchanged
+// clusters, endpoints and listeners again.
+func TestBuilderVersionsPerType(t *testing.T) {
+	input, pod, _ := loadCase(t, "testdata/bookinfo")
+	before, err := NewBuilder(input).Snapshot(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := *input
+	changed.VirtualServices = nil
+	for _, vs := range input.VirtualServices {
+		vs.Spec = proto.Clone(vs.Spec).(*networking.VirtualService)
+		for _, rule := range vs.Spec.Http {
+			if len(rule.Route) == 2 {
+				rule.Route[0].Weight, rule.Route[1].Weight = rule.Route[1].Weight, rule.Route[0].Weight
+			}
+		}
+		changed.VirtualServices = append(changed.VirtualServices, vs)
+	}
+	after, err := NewBuilder(&changed).Snapshot(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, a := Versions(before), Versions(after)
+	if b[resource.RouteType] == a[resource.RouteType] {
+		t.Fatalf("route version unchanged after a weight change")
+	}
+	for _, typeURL := range []string{resource.ListenerType, resource.ClusterType, resource.EndpointType} {
+		if b[typeURL] != a[typeURL] {
+			t.Errorf("%s version changed although only routes did", typeURL)
+		}
 	}
 }
