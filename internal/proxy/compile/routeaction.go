@@ -3,12 +3,12 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"github.com/halyard-mesh/halyard/internal/proxy/xdsconv"
 	"net/http"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
 )
@@ -167,26 +167,11 @@ func mirrorPolicies(ps []*routev3.RouteAction_RequestMirrorPolicy) ([]router.Mir
 		m := router.MirrorPolicy{Cluster: p.GetCluster(), Fraction: router.Fraction{Numerator: 100, Denominator: 100},
 			KeepHost: p.GetDisableShadowHostSuffixAppend()}
 		if rf := p.GetRuntimeFraction(); rf != nil {
-			m.Fraction = fraction(rf.GetDefaultValue())
+			m.Fraction = xdsconv.Fraction(rf.GetDefaultValue())
 		}
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// fraction converts a FractionalPercent (nil: 0%).
-func fraction(p *typev3.FractionalPercent) router.Fraction {
-	if p == nil {
-		return router.Fraction{}
-	}
-	den := uint32(100)
-	switch p.GetDenominator() {
-	case typev3.FractionalPercent_TEN_THOUSAND:
-		den = 10000
-	case typev3.FractionalPercent_MILLION:
-		den = 1000000
-	}
-	return router.Fraction{Numerator: p.GetNumerator(), Denominator: den}
 }
 
 func hashPolicies(ps []*routev3.RouteAction_HashPolicy) ([]router.HashPolicy, error) {

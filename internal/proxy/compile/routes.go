@@ -3,9 +3,9 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"github.com/halyard-mesh/halyard/internal/proxy/xdsconv"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/filter"
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
@@ -139,7 +139,7 @@ func compileRoute(r *routev3.Route, maxBody uint32) (router.RouteConfig, error) 
 		case q.GetPresentMatch():
 			qm.Present = true
 		case q.GetStringMatch() != nil:
-			sm, err := stringMatch(q.GetStringMatch())
+			sm, err := xdsconv.StringMatch(q.GetStringMatch())
 			if err != nil {
 				return c, fmt.Errorf("query parameter %q: %w", q.GetName(), err)
 			}
@@ -192,7 +192,7 @@ func headerMatch(h *routev3.HeaderMatcher) (router.HeaderMatch, error) {
 	var err error
 	switch s := h.GetHeaderMatchSpecifier().(type) {
 	case *routev3.HeaderMatcher_StringMatch:
-		hm.String, err = stringMatch(s.StringMatch)
+		hm.String, err = xdsconv.StringMatch(s.StringMatch)
 	case *routev3.HeaderMatcher_PresentMatch:
 		p := s.PresentMatch
 		hm.Present = &p
@@ -217,23 +217,4 @@ func headerMatch(h *routev3.HeaderMatcher) (router.HeaderMatch, error) {
 		return hm, fmt.Errorf("header %q: %w", h.GetName(), err)
 	}
 	return hm, nil
-}
-
-func stringMatch(m *matcherv3.StringMatcher) (router.StringMatch, error) {
-	sm := router.StringMatch{IgnoreCase: m.GetIgnoreCase()}
-	switch p := m.GetMatchPattern().(type) {
-	case *matcherv3.StringMatcher_Exact:
-		sm.Kind, sm.Value = router.Exact, p.Exact
-	case *matcherv3.StringMatcher_Prefix:
-		sm.Kind, sm.Value = router.Prefix, p.Prefix
-	case *matcherv3.StringMatcher_Suffix:
-		sm.Kind, sm.Value = router.Suffix, p.Suffix
-	case *matcherv3.StringMatcher_Contains:
-		sm.Kind, sm.Value = router.Contains, p.Contains
-	case *matcherv3.StringMatcher_SafeRegex:
-		sm.Kind, sm.Value = router.Regex, p.SafeRegex.GetRegex()
-	default:
-		return sm, fmt.Errorf("unsupported string match %T", p)
-	}
-	return sm, nil
 }

@@ -6,13 +6,12 @@
 package cors
 
 import (
-	"errors"
 	"fmt"
+	"github.com/halyard-mesh/halyard/internal/proxy/xdsconv"
 	"net/http"
 
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/filter"
@@ -72,7 +71,7 @@ func Compile(pb *corsv3.CorsPolicy) (*Policy, error) {
 		p.forwardUnmatched = v.GetValue()
 	}
 	if fe := pb.GetFilterEnabled(); fe != nil {
-		p.enabled = fraction(fe.GetDefaultValue())
+		p.enabled = xdsconv.Fraction(fe.GetDefaultValue())
 	}
 	if pb.GetShadowEnabled() != nil && pb.GetFilterEnabled() == nil {
 		// Shadow mode only evaluates the policy: nothing is enforced.
@@ -83,7 +82,7 @@ func Compile(pb *corsv3.CorsPolicy) (*Policy, error) {
 			p.allowAny = true
 			continue
 		}
-		sm, err := stringMatch(m)
+		sm, err := xdsconv.StringMatch(m)
 		if err != nil {
 			return nil, fmt.Errorf("cors: allow_origin_string_match: %w", err)
 		}
@@ -106,39 +105,6 @@ func headerValue(s string) []string {
 		return nil
 	}
 	return []string{s}[:1:1]
-}
-
-func stringMatch(m *matcherv3.StringMatcher) (router.StringMatch, error) {
-	sm := router.StringMatch{IgnoreCase: m.GetIgnoreCase()}
-	switch p := m.GetMatchPattern().(type) {
-	case *matcherv3.StringMatcher_Exact:
-		sm.Kind, sm.Value = router.Exact, p.Exact
-	case *matcherv3.StringMatcher_Prefix:
-		sm.Kind, sm.Value = router.Prefix, p.Prefix
-	case *matcherv3.StringMatcher_Suffix:
-		sm.Kind, sm.Value = router.Suffix, p.Suffix
-	case *matcherv3.StringMatcher_Contains:
-		sm.Kind, sm.Value = router.Contains, p.Contains
-	case *matcherv3.StringMatcher_SafeRegex:
-		sm.Kind, sm.Value = router.Regex, p.SafeRegex.GetRegex()
-	default:
-		return sm, errors.New("unsupported string matcher")
-	}
-	return sm, nil
-}
-
-func fraction(p *typev3.FractionalPercent) router.Fraction {
-	if p == nil {
-		return router.Fraction{}
-	}
-	den := uint32(100)
-	switch p.GetDenominator() {
-	case typev3.FractionalPercent_TEN_THOUSAND:
-		den = 10000
-	case typev3.FractionalPercent_MILLION:
-		den = 1000000
-	}
-	return router.Fraction{Numerator: p.GetNumerator(), Denominator: den}
 }
 
 func (p *Policy) originAllowed(origin string) bool {

@@ -7,12 +7,12 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"github.com/halyard-mesh/halyard/internal/proxy/xdsconv"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/filter"
@@ -92,7 +92,7 @@ func Compile(pb *faultv3.HTTPFault) (*Config, error) {
 		if c.Delay < 0 {
 			return nil, errors.New("fault: negative fixed_delay")
 		}
-		c.DelayFraction = fraction(d.GetPercentage())
+		c.DelayFraction = xdsconv.Fraction(d.GetPercentage())
 	}
 	if ab := pb.GetAbort(); ab != nil {
 		switch t := ab.GetErrorType().(type) {
@@ -108,7 +108,7 @@ func Compile(pb *faultv3.HTTPFault) (*Config, error) {
 		default:
 			return nil, errors.New("fault: abort without a status")
 		}
-		c.AbortFraction = fraction(ab.GetPercentage())
+		c.AbortFraction = xdsconv.Fraction(ab.GetPercentage())
 		if b := ab.GetResponseBody(); b != "" {
 			c.AbortBody = b
 		}
@@ -121,21 +121,6 @@ func Compile(pb *faultv3.HTTPFault) (*Config, error) {
 		}
 	}
 	return c, nil
-}
-
-// fraction converts a FractionalPercent; none is 0%, as in Envoy.
-func fraction(p *typev3.FractionalPercent) router.Fraction {
-	if p == nil {
-		return router.Fraction{}
-	}
-	den := uint32(100)
-	switch p.GetDenominator() {
-	case typev3.FractionalPercent_TEN_THOUSAND:
-		den = 10000
-	case typev3.FractionalPercent_MILLION:
-		den = 1000000
-	}
-	return router.Fraction{Numerator: p.GetNumerator(), Denominator: den}
 }
 
 type faultFilter struct {
