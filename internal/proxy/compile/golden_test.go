@@ -2,6 +2,7 @@ package compile
 
 import (
 	"encoding/json"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,6 +63,10 @@ func TestGoldenResources(t *testing.T) {
 			ls := readGolden(t, filepath.Join(dir, "listeners.golden.yaml"), func() *listenerv3.Listener { return &listenerv3.Listener{} })
 			if _, _, err := Listeners(ls); err != nil {
 				t.Errorf("listeners: %v", err)
+			}
+			rs := readGolden(t, filepath.Join(dir, "routes.golden.yaml"), func() *routev3.RouteConfiguration { return &routev3.RouteConfiguration{} })
+			if _, err := Routes(rs); err != nil {
+				t.Errorf("routes: %v", err)
 			}
 		})
 	}
