@@ -112,7 +112,7 @@ func run(args []string) error {
 	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr, "admin", adminLn.Addr().String())
 
 	adminErr := make(chan error, 1)
-	go func() { adminErr <- admin.Serve(ctx, adminLn, admin.Handler(p), log) }()
+	go func() { adminErr <- admin.Serve(ctx, adminLn, withProfiling(admin.Handler(p)), log) }()
 	runErr := p.Run(ctx)
 	stop()
 	if err := <-adminErr; err != nil && runErr == nil {
