@@ -56,6 +56,9 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 		Name:       l.GetName(),
 		BindToPort: boolValue(l.GetBindToPort(), true),
 		Inbound:    l.GetTrafficDirection() == corev3.TrafficDirection_INBOUND,
+		// A bound listener with use_original_dst hands captured connections
+		// to the listener of their original destination (transparent mode).
+		UseOriginalDst: l.GetUseOriginalDst().GetValue(),
 	}
 	if c.Name == "" {
 		return c, errors.New("listener has no name")

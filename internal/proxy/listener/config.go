@@ -22,7 +22,10 @@ type Config struct {
 	// ExplicitProxy is set by the halyard.listener.explicit_proxy listener
 	// filter: the listener is an HTTP proxy (absolute-form, Host, CONNECT).
 	ExplicitProxy bool
-	Inbound       bool
+	// UseOriginalDst hands each accepted connection to the listener of its
+	// original destination (SO_ORIGINAL_DST): transparent capture.
+	UseOriginalDst bool
+	Inbound        bool
 	// Exactly one of HTTP, TCP and Chains is set (an explicit proxy may
 	// also have TCP, its own filter chain, which it does not use).
 	HTTP *hcm.Config
@@ -81,11 +84,15 @@ type mode uint8
 const (
 	modeHTTP mode = iota // HCM or explicit proxy: an http.Server
 	modeTCP
+	modeOriginalDst // transparent capture: hand-off by original destination
 )
 
 func (c *Config) mode() mode {
-	if c.ExplicitProxy || c.HTTP != nil {
+	switch {
+	case c.ExplicitProxy || c.HTTP != nil && !c.UseOriginalDst:
 		return modeHTTP
+	case c.UseOriginalDst:
+		return modeOriginalDst
 	}
 	return modeTCP
 }

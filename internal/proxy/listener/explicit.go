@@ -88,15 +88,30 @@ func (b *boundListener) tunnelListener() *connListener {
 }
 
 func (b *boundListener) serveTunnelled(w http.ResponseWriter, r *http.Request) {
-	port, _ := r.Context().Value(tunnelPortKey{}).(string)
-	b.handOff(w, r, port)
+	tc, _ := r.Context().Value(tunnelConnKey{}).(*tunnelConn)
+	if tc == nil {
+		b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
+		return
+	}
+	if tc.listener == "" {
+		b.handOff(w, r, tc.port)
+		return
+	}
+	// A connection captured transparently: served by the listener of its
+	// original destination, as configured now.
+	t := b.m.state.Load().byName[tc.listener]
+	if t == nil || t.HTTP == nil {
+		b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
+		return
+	}
+	b.m.opts.HCM.Serve(w, r, t.Name, t.HTTP)
 }
 
-type tunnelPortKey struct{}
+type tunnelConnKey struct{}
 
 func tunnelConnContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tunnelConn); ok {
-		return context.WithValue(ctx, tunnelPortKey{}, tc.port)
+		return context.WithValue(ctx, tunnelConnKey{}, tc)
 	}
 	return ctx
 }
@@ -107,6 +122,9 @@ type tunnelConn struct {
 	net.Conn
 	r    io.Reader
 	port string
+	// listener, when set, names the listener that serves the connection
+	// (a transparently captured one) instead of a hand-off by port.
+	listener string
 }
 
 func newTunnelConn(c net.Conn, br *bufio.Reader, port string) *tunnelConn {

@@ -32,6 +32,9 @@ type state struct {
 	// byPort holds the hand-off targets: HTTP and TCP listeners on a
 	// wildcard address, by port.
 	byPort map[string]*Config
+	// byAddr holds the hand-off targets on a specific address (ip:port):
+	// the inbound listeners of transparent mode.
+	byAddr map[string]*Config
 }
 
 // Manager owns the bound listeners. Update is serialised; request handling
@@ -58,7 +61,7 @@ func NewManager(opts Options) *Manager {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, ctx: ctx, stop: stop, bound: make(map[string]*boundListener)}
-	m.state.Store(&state{byName: map[string]*Config{}, byPort: map[string]*Config{}})
+	m.state.Store(&state{byName: map[string]*Config{}, byPort: map[string]*Config{}, byAddr: map[string]*Config{}})
 	return m
 }
 
@@ -73,18 +76,23 @@ func (m *Manager) Update(cfgs []Config) error {
 	if m.closed {
 		return errors.New("listener: manager is closed")
 	}
-	st := &state{byName: make(map[string]*Config, len(cfgs)), byPort: make(map[string]*Config)}
+	st := &state{byName: make(map[string]*Config, len(cfgs)), byPort: make(map[string]*Config), byAddr: make(map[string]*Config)}
 	for i := range cfgs {
 		c := &cfgs[i]
 		if _, dup := st.byName[c.Name]; dup {
 			return fmt.Errorf("listener: duplicate listener name %q", c.Name)
 		}
 		st.byName[c.Name] = c
-		if !c.ExplicitProxy && (c.HTTP != nil || c.isTCP()) && c.isWildcard() {
-			p := c.port()
-			if prev, ok := st.byPort[p]; !ok || prev.BindToPort && !c.BindToPort {
-				st.byPort[p] = c
-			}
+		if c.ExplicitProxy || c.HTTP == nil && !c.isTCP() {
+			continue
+		}
+		if !c.isWildcard() {
+			st.byAddr[c.Address] = c
+			continue
+		}
+		p := c.port()
+		if prev, ok := st.byPort[p]; !ok || prev.BindToPort && !c.BindToPort {
+			st.byPort[p] = c
 		}
 	}
 
@@ -250,8 +258,12 @@ type boundListener struct {
 }
 
 func (b *boundListener) start() {
-	if b.cfg.Load().mode() == modeTCP {
+	switch b.cfg.Load().mode() {
+	case modeTCP:
 		b.m.wg.Go(b.serveTCP)
+		return
+	case modeOriginalDst:
+		b.m.wg.Go(b.serveOriginalDst)
 		return
 	}
 	b.srv = b.m.newHTTPServer(http.HandlerFunc(b.serveHTTP), nil)
@@ -294,18 +306,16 @@ func (b *boundListener) closeSocket() { _ = b.ln.Close() }
 func (b *boundListener) drain(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(b.m.ctx, timeout)
 	defer cancel()
-	if b.srv == nil {
-		_ = b.ln.Close()
-		b.drainConns(ctx)
-		return
-	}
+	_ = b.ln.Close()
 	var wg sync.WaitGroup
 	wg.Go(func() { b.drainConns(ctx) })
-	wg.Go(func() {
-		if err := b.srv.Shutdown(ctx); err != nil {
-			_ = b.srv.Close()
-		}
-	})
+	if b.srv != nil {
+		wg.Go(func() {
+			if err := b.srv.Shutdown(ctx); err != nil {
+				_ = b.srv.Close()
+			}
+		})
+	}
 	b.tunnelOnce.Do(func() {}) // no tunnel server may start after this
 	if b.tunnelSrv != nil {
 		wg.Go(func() {

@@ -40,6 +40,12 @@ func (b *boundListener) serveTCP() {
 // is closed when serve returns, or at once (and false returned) when the
 // listener is draining.
 func (b *boundListener) goTracked(c net.Conn, serve func()) bool {
+	return b.goTrackedKeep(c, func() bool { serve(); return false })
+}
+
+// goTrackedKeep is goTracked for a serve that may hand the connection on:
+// when it returns true the connection is forgotten, not closed.
+func (b *boundListener) goTrackedKeep(c net.Conn, serve func() (kept bool)) bool {
 	b.connMu.Lock()
 	defer b.connMu.Unlock()
 	if b.draining {
@@ -50,14 +56,15 @@ func (b *boundListener) goTracked(c net.Conn, serve func()) bool {
 	// The drain goroutine counts in wg while draining is false, so this
 	// Add never races a Wait at zero.
 	b.m.wg.Go(func() {
-		defer b.untrack(c)
-		serve()
+		if !serve() {
+			_ = c.Close()
+		}
+		b.untrack(c)
 	})
 	return true
 }
 
 func (b *boundListener) untrack(c net.Conn) {
-	_ = c.Close()
 	b.connMu.Lock()
 	delete(b.conns, c)
 	b.connMu.Unlock()

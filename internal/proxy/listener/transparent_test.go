@@ -1,0 +1,68 @@
+package listener
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestSniffHTTP(t *testing.T) {
+	for in, want := range map[string]bool{
+		"GET / HTTP/1.1\r\n":           true,
+		"POST /x HTTP/1.0\r\n":         true,
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n": true,
+		"\x16\x03\x01\x02\x00\x01":     false, // TLS ClientHello
+		"GETX":                         false,
+		"hello":                        false,
+		"GE":                           false, // closed before the method ended
+		"":                             false,
+	} {
+		br := bufio.NewReader(strings.NewReader(in))
+		if got := sniffHTTP(br); got != want {
+			t.Errorf("sniffHTTP(%q) = %v, want %v", in, got, want)
+		}
+		// Nothing is consumed.
+		rest, _ := io.ReadAll(br)
+		if string(rest) != in {
+			t.Errorf("sniffHTTP(%q) consumed bytes: %q left", in, rest)
+		}
+	}
+}
+
+func TestLookupDstPrefersTheExactAddress(t *testing.T) {
+	m := NewManager(Options{Log: slog.New(slog.DiscardHandler)})
+	defer m.Shutdown(t.Context())
+	tcp := &TCPProxy{Cluster: "c"}
+	err := m.Update([]Config{
+		{Name: "virtualOutbound", Address: "127.0.0.1:0", BindToPort: true, UseOriginalDst: true, TCP: &TCPProxy{Cluster: "PassthroughCluster"}},
+		{Name: "0.0.0.0_9080", Address: "0.0.0.0:9080", TCP: tcp},
+		{Name: "inbound|9080", Address: "198.18.0.5:9080", TCP: tcp, Inbound: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dst, want := range map[string]string{
+		"198.18.0.5:9080": "inbound|9080",
+		"198.19.0.7:9080": "0.0.0.0_9080",
+		"198.19.0.7:9081": "",
+	} {
+		got := m.lookupDst(netip.MustParseAddrPort(dst))
+		if name := nameOf(got); name != want {
+			t.Errorf("lookupDst(%s) = %q, want %q", dst, name, want)
+		}
+	}
+	if a := m.Addr("virtualOutbound"); a == nil || a.(*net.TCPAddr).Port == 0 {
+		t.Fatalf("virtualOutbound not bound: %v", a)
+	}
+}
+
+func nameOf(c *Config) string {
+	if c == nil {
+		return ""
+	}
+	return c.Name
+}
