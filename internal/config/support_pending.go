@@ -5,7 +5,10 @@ package config
 // feature that acts on it adds its rule here.
 
 // sidecarRules: networking.istio.io Sidecar.
-var sidecarRules []fieldRule
+var sidecarRules = []fieldRule{
+	ok("spec.workloadSelector", "selects the pods of its namespace whose labels match; a Sidecar without one applies to its namespace, or to every namespace from the root namespace"),
+	ok("spec.outboundTrafficPolicy", "transparent mode: the pod's virtualOutbound sends destinations no listener takes to PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY)"),
+}
 
 // telemetryRules: telemetry.istio.io Telemetry.
 var telemetryRules []fieldRule
@@ -30,4 +33,6 @@ var configMapRules = []fieldRule{
 
 // meshConfigRules: the `mesh` key of ConfigMap istio-system/istio, with
 // paths from the document's root (data.mesh.<field>).
-var meshConfigRules []fieldRule
+var meshConfigRules = []fieldRule{
+	ok("data.mesh.outboundTrafficPolicy", "the default of every pod a Sidecar does not override; transparent mode only (explicit mode only reaches registered hosts)"),
+}

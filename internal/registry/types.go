@@ -88,6 +88,10 @@ type Pod struct {
 	OutboundAddress string
 	// AdminAddress is the sidecar's admin and health endpoint.
 	AdminAddress string
+	// IP is the pod's own address in transparent mode (its network
+	// namespace's eth0): its TCP is captured into the sidecar, and its
+	// ports' InboundAddress are IP:containerPort. Empty in explicit mode.
+	IP string
 	Ready        bool
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	meshconfig "istio.io/api/mesh/v1alpha1"
 
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
@@ -35,16 +36,23 @@ type Input struct {
 	// RootNamespace holds DestinationRules that apply to every proxy
 	// (Istio's meshConfig.rootNamespace); "istio-system" when empty.
 	RootNamespace string
+	// Mesh is the mesh config (outboundTrafficPolicy); nil means Istio's
+	// defaults.
+	Mesh *meshconfig.MeshConfig
+	// Sidecars may set a namespace's or workload's outboundTrafficPolicy.
+	Sidecars []config.Sidecar
 }
 
 // generator holds one Generate call's inputs and indexes.
 type generator struct {
-	model  *registry.Model
-	pod    *registry.Pod
-	suffix string
-	root   string
-	vss    []vsEntry // VirtualServices bound to the mesh, by namespace/name
-	dri    *drIndex  // DestinationRules by namespace and host
+	model    *registry.Model
+	pod      *registry.Pod
+	mesh     *meshconfig.MeshConfig
+	sidecars []config.Sidecar
+	suffix   string
+	root     string
+	vss      []vsEntry // VirtualServices bound to the mesh, by namespace/name
+	dri      *drIndex  // DestinationRules by namespace and host
 	// outbound are the outbound clusters with their merged policies, and
 	// byCluster indexes them by name.
 	outbound  []outboundCluster
@@ -100,11 +108,13 @@ func newGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 // need (podListeners, podClusters): no outbound view of the mesh.
 func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 	g := &generator{
-		model:  in.Model,
-		pod:    pod,
-		suffix: cmp.Or(in.DomainSuffix, registry.DefaultDomainSuffix),
-		root:   cmp.Or(in.RootNamespace, DefaultRootNamespace),
-		dri:    dri,
+		model:    in.Model,
+		pod:      pod,
+		mesh:     in.Mesh,
+		sidecars: in.Sidecars,
+		suffix:   cmp.Or(in.DomainSuffix, registry.DefaultDomainSuffix),
+		root:     cmp.Or(in.RootNamespace, DefaultRootNamespace),
+		dri:      dri,
 	}
 	if g.dri == nil {
 		g.dri = newDRIndex(in.DestinationRules, g.suffix)

@@ -88,6 +88,7 @@ type testPod struct {
 	Namespace       string            `json:"namespace"` // "default" when empty
 	Labels          map[string]string `json:"labels"`
 	OutboundAddress string            `json:"outboundAddress"`
+	IP              string            `json:"ip"` // transparent mode
 	NotReady        bool              `json:"notReady"`
 	Ports           []struct {
 		Name           string `json:"name"`
@@ -103,6 +104,7 @@ func (p testPod) pod() registry.Pod {
 		Namespace:       p.Namespace,
 		Labels:          p.Labels,
 		OutboundAddress: p.OutboundAddress,
+		IP:              p.IP,
 		Ready:           !p.NotReady,
 	}
 	if out.Namespace == "" {
@@ -139,6 +141,8 @@ func loadCase(t *testing.T, dir string) (*Input, *registry.Pod, *podsFile) {
 		VirtualServices:  snap.VirtualServices,
 		DestinationRules: snap.DestinationRules,
 		DomainSuffix:     registry.DefaultDomainSuffix,
+		Mesh:             snap.Mesh,
+		Sidecars:         snap.Sidecars,
 	}
 	for i := range model.Pods {
 		if p := &model.Pods[i]; p.Namespace+"/"+p.Name == pf.Proxy {

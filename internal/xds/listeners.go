@@ -49,6 +49,10 @@ func (g *generator) podListeners() ([]types.Resource, error) {
 		return nil, err
 	}
 	out := []types.Resource{vo}
+	if g.transparent() {
+		in, err := g.transparentListeners()
+		return append(out, in...), err
+	}
 	for _, pp := range g.pod.Ports {
 		if pp.InboundAddress == "" {
 			continue
@@ -78,7 +82,7 @@ func (g *generator) virtualOutbound() (*listener.Listener, error) {
 		Address:          sa,
 		UseOriginalDst:   wrapperspb.Bool(true),
 		TrafficDirection: core.TrafficDirection_OUTBOUND,
-		FilterChains:     []*listener.FilterChain{tcpProxyChain(PassthroughCluster)},
+		FilterChains:     []*listener.FilterChain{tcpProxyChain(g.outboundFallbackCluster())},
 	}
 	if explicit {
 		l.ListenerFilters = []*listener.ListenerFilter{{
