@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/halyard-mesh/halyard/internal/local"
+	"github.com/halyard-mesh/halyard/internal/podnet"
 )
 
 func newDownCommand(g *globals) *cobra.Command {
@@ -47,6 +48,10 @@ func newDownCommand(g *globals) *cobra.Command {
 					}
 				}
 			}
+			removed, netErr := cleanupNetwork(st)
+			if netErr != nil {
+				return fmt.Errorf("down: %w (the state file is kept: run `halyard down` again)", netErr)
+			}
 			if err := local.RemoveState(g.stateDir); err != nil {
 				return fmt.Errorf("down: %w", err)
 			}
@@ -54,10 +59,23 @@ func newDownCommand(g *globals) *cobra.Command {
 			if killed > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "; %d leftover processes killed", killed)
 			}
+			if removed > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "; %d leftover namespaces and links removed", removed)
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), ")")
 			return nil
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "how long to wait for a graceful stop before killing")
 	return cmd
+}
+
+// cleanupNetwork removes the network namespaces and links a transparent
+// mesh left (all named with its prefix).
+func cleanupNetwork(st *local.State) (int, error) {
+	if st.NetPrefix == "" {
+		return 0, nil
+	}
+	removed, err := podnet.Cleanup(st.NetPrefix)
+	return len(removed), err
 }

@@ -18,8 +18,9 @@ func newExecCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec [--as WORKLOAD] -- COMMAND [ARG...]",
 		Short: "Run a command as a client inside the running mesh, through a sidecar",
-		Long: `Runs COMMAND with its outbound HTTP sent through a sidecar of the running mesh
-(the standard HTTP_PROXY/HTTPS_PROXY variables), so that
+		Long: `Runs COMMAND as a client of the running mesh, through a sidecar: in
+transparent mode inside the client pod's network namespace, whose traffic
+the sidecar captures; in explicit mode with HTTP_PROXY/HTTPS_PROXY set, so that
   halyard exec -- curl -s http://reviews:9080/
 is routed by the mesh's VirtualServices exactly like traffic from a pod.
 By default the command uses the mesh's own client sidecar (halyard-exec in
@@ -41,11 +42,10 @@ namespace default); --as WORKLOAD uses the sidecar of that workload's pod
 			if !ok {
 				return fmt.Errorf("exec: no pod %q in the mesh", as)
 			}
-			if pod.OutboundAddress == "" {
-				return fmt.Errorf("exec: pod %s/%s has no sidecar", pod.Namespace, pod.Name)
+			c, err := execCommand(pod, args)
+			if err != nil {
+				return err
 			}
-			c := exec.Command(args[0], args[1:]...)
-			c.Env = proxyEnv(os.Environ(), "http://"+pod.OutboundAddress)
 			c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 			err = c.Run()
 			var exitErr *exec.ExitError
@@ -60,6 +60,27 @@ namespace default); --as WORKLOAD uses the sidecar of that workload's pod
 	}
 	cmd.Flags().StringVar(&as, "as", "", "workload or pod whose sidecar the command uses")
 	return cmd
+}
+
+// execCommand runs args as the pod's client: in transparent mode inside
+// the pod's network namespace (its capture sends the traffic to its
+// sidecar, its hosts file names the services), in explicit mode with the
+// proxy variables pointing at its sidecar.
+func execCommand(pod *local.PodState, args []string) (*exec.Cmd, error) {
+	if pod.Netns != "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("exec: %w", err)
+		}
+		argv := append([]string{"pod-exec", "--netns", pod.Netns, "--hosts", pod.HostsFile, "--"}, args...)
+		return exec.Command(self, argv...), nil
+	}
+	if pod.OutboundAddress == "" {
+		return nil, fmt.Errorf("exec: pod %s/%s has no sidecar", pod.Namespace, pod.Name)
+	}
+	c := exec.Command(args[0], args[1:]...)
+	c.Env = proxyEnv(os.Environ(), "http://"+pod.OutboundAddress)
+	return c, nil
 }
 
 // proxyEnv returns env with the proxy variables pointing at the sidecar.

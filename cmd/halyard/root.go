@@ -32,6 +32,9 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		newExecCommand(g),
 		newSampleCommand(g),
 		newVersionCommand(),
+		newInitCommand(),
+		newPortForwardCommand(g),
+		newPodExecCommand(),
 	)
 	return root
 }

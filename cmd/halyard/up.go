@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/halyard-mesh/halyard/internal/local"
 	"github.com/halyard-mesh/halyard/internal/localmesh"
+	"github.com/halyard-mesh/halyard/internal/podnet"
 )
 
 type upFlags struct {
@@ -23,6 +25,9 @@ type upFlags struct {
 	adminAddress string
 	proxyBinary  string
 	readyTimeout time.Duration
+	capture      string
+	podCIDR      string
+	serviceCIDR  string
 }
 
 func newUpCommand(g *globals) *cobra.Command {
@@ -52,6 +57,9 @@ configuration keeps being served. Ctrl-C stops everything.`,
 	cmd.Flags().StringVar(&f.adminAddress, "admin-address", "127.0.0.1:15014", "control plane admin HTTP listen address")
 	cmd.Flags().StringVar(&f.proxyBinary, "proxy-binary", "", "path of halyard-proxy (default: next to halyard, then PATH)")
 	cmd.Flags().DurationVar(&f.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for every workload to become ready")
+	cmd.Flags().StringVar(&f.capture, "capture", localmesh.CaptureAuto, "how apps reach their sidecar: auto (transparent on Linux as root, else explicit), transparent (own network namespace per pod, traffic captured) or explicit (HTTP_PROXY)")
+	cmd.Flags().StringVar(&f.podCIDR, "pod-cidr", podnet.DefaultPodCIDR.String(), "transparent mode: pod addresses (the bridge takes the first)")
+	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", podnet.DefaultServiceCIDR.String(), "transparent mode: service virtual IPs")
 	return cmd
 }
 
@@ -70,9 +78,18 @@ func upForeground(cmd *cobra.Command, g *globals, f *upFlags) error {
 			return fmt.Errorf("up: %w", err)
 		}
 	}
+	podCIDR, err := netip.ParsePrefix(f.podCIDR)
+	if err != nil {
+		return fmt.Errorf("up: --pod-cidr: %w", err)
+	}
+	serviceCIDR, err := netip.ParsePrefix(f.serviceCIDR)
+	if err != nil {
+		return fmt.Errorf("up: --service-cidr: %w", err)
+	}
 	wd, _ := os.Getwd()
 	return localmesh.Run(cmd.Context(), localmesh.Options{
 		Paths: paths, StateDir: g.stateDir, WorkDir: wd,
+		Capture: f.capture, PodCIDR: podCIDR, ServiceCIDR: serviceCIDR, PodExec: []string{self, "pod-exec"},
 		XDSAddress: f.xdsAddress, AdminAddress: f.adminAddress,
 		ProxyBinary: proxy, PathPrefix: []string{filepath.Dir(self)},
 		ReadyTimeout: f.readyTimeout, Out: cmd.OutOrStdout(), Logger: g.logger(), Getenv: g.getenv,

@@ -68,6 +68,8 @@ func (p *pusher) pushLocked() {
 		VirtualServices:  p.cfg.VirtualServices,
 		DestinationRules: p.cfg.DestinationRules,
 		DomainSuffix:     p.domainSuffix,
+		Mesh:             p.cfg.Mesh,
+		Sidecars:         p.cfg.Sidecars,
 	}
 	p.cache.newGeneration()
 	builder := xds.NewBuilder(in)

@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/halyard-mesh/halyard/internal/capture"
+	"github.com/halyard-mesh/halyard/internal/podnet"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
@@ -27,6 +29,7 @@ type pod struct {
 	running []atomic.Bool // per process: between start and exit
 	pids    []atomic.Int64
 	created time.Time
+	net     *podnet.Pod // transparent mode: the pod's network namespace
 
 	mu     sync.Mutex
 	ready  bool
@@ -35,57 +38,80 @@ type pod struct {
 }
 
 // proxyNodeID is the xDS node ID of a pod's sidecar, in Istio's format.
-func proxyNodeID(name, namespace string) string {
-	return fmt.Sprintf("sidecar~127.0.0.1~%s.%s~%s.svc.cluster.local", name, namespace, namespace)
+func proxyNodeID(ip, name, namespace string) string {
+	return fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", ip, name, namespace, namespace)
 }
 
-// newPod allocates the pod's addresses and builds its process specs.
+// newPod allocates the pod's addresses and builds its process specs. In
+// transparent mode it also creates the pod's network namespace, which the
+// caller removes if newPod fails.
 func (r *Runner) newPod(spec podSpec) (*pod, error) {
 	p := &pod{spec: spec, created: r.opts.Now()}
 	p.status = registry.Pod{
 		Name: spec.Name, Namespace: spec.Namespace, Workload: spec.Workload,
 		ServiceAccount: spec.ServiceAccount, Labels: spec.Labels,
 	}
-	var err error
-	if spec.Sidecar {
-		p.status.ProxyID = proxyNodeID(spec.Name, spec.Namespace)
-		if p.status.OutboundAddress, err = r.ports.next(); err != nil {
-			return nil, err
-		}
-		if p.status.AdminAddress, err = r.ports.next(); err != nil {
-			return nil, err
-		}
+	if err := r.podAddresses(p); err != nil {
+		return p, err
 	}
 	for _, c := range spec.Containers {
 		if err := r.addContainer(p, c); err != nil {
-			return nil, err
+			return p, err
 		}
 	}
 	if spec.Sidecar {
 		p.procs = append(p.procs, r.sidecarProc(p))
 		p.probes = append(p.probes, httpProbe("http://"+p.status.AdminAddress+"/healthz/ready"))
 	}
+	if r.opts.Transparent != nil {
+		for i := range p.procs {
+			p.procs[i] = r.inPod(p, p.procs[i])
+		}
+	}
 	p.running = make([]atomic.Bool, len(p.procs))
 	p.pids = make([]atomic.Int64, len(p.procs))
 	return p, nil
+}
+
+// podAddresses gives the pod its network namespace (transparent mode) or
+// its sidecar's loopback ports (explicit mode).
+func (r *Runner) podAddresses(p *pod) error {
+	if r.opts.Transparent != nil {
+		if err := r.setupPodNetwork(p); err != nil {
+			return err
+		}
+		if p.spec.Sidecar {
+			p.status.ProxyID = proxyNodeID(p.status.IP, p.spec.Name, p.spec.Namespace)
+		}
+		return nil
+	}
+	var err error
+	if p.spec.Sidecar {
+		p.status.ProxyID = proxyNodeID("127.0.0.1", p.spec.Name, p.spec.Namespace)
+		if p.status.OutboundAddress, err = r.ports.next(); err != nil {
+			return err
+		}
+		if p.status.AdminAddress, err = r.ports.next(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *Runner) addContainer(p *pod, c corev1.Container) error {
 	env := r.baseEnv(p)
 	appAddrs := map[string]string{} // container port name or number -> app address
 	for i, cp := range c.Ports {
-		app, err := r.ports.next()
+		pp, err := r.podPort(p, uint32(cp.ContainerPort), cp.Name)
 		if err != nil {
 			return err
 		}
-		pp := registry.PodPort{Name: cp.Name, ContainerPort: uint32(cp.ContainerPort), AppAddress: app}
-		if p.spec.Sidecar {
-			if pp.InboundAddress, err = r.ports.next(); err != nil {
-				return err
-			}
-		}
 		p.status.Ports = append(p.status.Ports, pp)
-		_, port, _ := net.SplitHostPort(app)
+		app := pp.AppAddress
+		if r.opts.Transparent != nil {
+			app = net.JoinHostPort(p.status.IP, fmt.Sprint(cp.ContainerPort)) // probes come from the host
+		}
+		_, port, _ := net.SplitHostPort(pp.AppAddress)
 		if i == 0 {
 			env = append(env, "PORT="+port)
 		}
@@ -96,11 +122,14 @@ func (r *Runner) addContainer(p *pod, c corev1.Container) error {
 		appAddrs[fmt.Sprint(cp.ContainerPort)] = app
 	}
 	if len(c.Ports) == 0 {
-		app, err := r.ports.next()
-		if err != nil {
-			return err
+		port := fmt.Sprint(defaultAppPort)
+		if r.opts.Transparent == nil {
+			app, err := r.ports.next()
+			if err != nil {
+				return err
+			}
+			_, port, _ = net.SplitHostPort(app)
 		}
-		_, port, _ := net.SplitHostPort(app)
 		env = append(env, "PORT="+port)
 	}
 	allocated := envLookup(env)
@@ -130,6 +159,24 @@ func (r *Runner) addContainer(p *pod, c corev1.Container) error {
 	return nil
 }
 
+// podPort allocates where a container port listens and is reached.
+func (r *Runner) podPort(p *pod, cp uint32, name string) (registry.PodPort, error) {
+	if r.opts.Transparent != nil {
+		return transparentPort(p, cp, name), nil
+	}
+	app, err := r.ports.next()
+	if err != nil {
+		return registry.PodPort{}, err
+	}
+	pp := registry.PodPort{Name: name, ContainerPort: cp, AppAddress: app}
+	if p.spec.Sidecar {
+		if pp.InboundAddress, err = r.ports.next(); err != nil {
+			return registry.PodPort{}, err
+		}
+	}
+	return pp, nil
+}
+
 func (r *Runner) sidecarProc(p *pod) procSpec {
 	args := []string{
 		"--xds-address", r.opts.XDSAddress,
@@ -140,11 +187,15 @@ func (r *Runner) sidecarProc(p *pod) procSpec {
 		"--metadata", "WORKLOAD_NAME=" + p.spec.Workload,
 		"--metadata", "POD_NAME=" + p.spec.Name,
 	}
-	return procSpec{
+	ps := procSpec{
 		Name: p.spec.Name + "/halyard-proxy", Path: r.opts.ProxyBinary, Args: args,
 		Env: r.systemEnv(), Dir: r.opts.WorkDir,
 		LogPath: filepath.Join(r.logDir(), p.spec.Namespace+"."+p.spec.Name+".halyard-proxy.log"),
 	}
+	if r.opts.Transparent != nil {
+		ps.GID = capture.ProxyGID // its sockets are not captured
+	}
+	return ps
 }
 
 // baseEnv is a container's environment before its own env entries:
@@ -156,7 +207,7 @@ func (r *Runner) baseEnv(p *pod) []string {
 		"POD_NAME="+p.spec.Name,
 		"POD_NAMESPACE="+p.spec.Namespace,
 	)
-	if p.spec.Sidecar {
+	if p.spec.Sidecar && p.status.OutboundAddress != "" {
 		proxy := "http://" + p.status.OutboundAddress
 		env = append(env,
 			"HTTP_PROXY="+proxy, "http_proxy="+proxy,

@@ -21,6 +21,9 @@ type procSpec struct {
 	Env     []string
 	Dir     string
 	LogPath string
+	// GID, when not 0, is the group the process runs as (the sidecar's in
+	// transparent mode, which the capture rules leave alone).
+	GID uint32
 }
 
 // stopGrace is how long a process gets between SIGTERM and SIGKILL.
@@ -64,6 +67,9 @@ func runOnce(ctx context.Context, spec procSpec, started func(pid int)) error {
 	cmd.Env, cmd.Dir = spec.Env, spec.Dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if spec.GID != 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(os.Getuid()), Gid: spec.GID, NoSetGroups: true}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("local: %s: start %s: %w", spec.Name, spec.Path, err)
 	}

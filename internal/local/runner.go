@@ -28,6 +28,9 @@ type Options struct {
 	XDSAddress  string   // the control plane's ADS address
 	PathPrefix  []string // searched before PATH for container commands
 	Clients     []ClientPod
+	// Transparent runs every pod in its own network namespace with its
+	// traffic captured; nil is explicit mode (loopback ports, HTTP_PROXY).
+	Transparent *Transparent
 	Logger      *slog.Logger
 	Now         func() time.Time
 	Getenv      func(string) string // the host environment (os.Getenv)
@@ -52,6 +55,7 @@ type Runner struct {
 	opts  Options
 	log   *slog.Logger
 	ports *portAllocator
+	vips  *vipTable // transparent mode
 	ctx   context.Context
 	wg    sync.WaitGroup
 
@@ -81,6 +85,12 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	if err := os.MkdirAll(r.logDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
+	if t := opts.Transparent; t != nil {
+		if t.Network == nil || len(t.PodExec) == 0 || !t.ServiceCIDR.IsValid() {
+			return nil, fmt.Errorf("local: transparent mode needs a pod network, a service range and the pod-exec command")
+		}
+		r.vips = newVIPTable(t.ServiceCIDR)
+	}
 	r.wg.Go(r.notifier)
 	return r, nil
 }
@@ -95,9 +105,15 @@ func (r *Runner) Apply(cfg *config.Snapshot) error {
 	if r.ctx.Err() != nil {
 		return nil
 	}
+	specs := desiredPods(cfg, r.opts.Clients)
 	want := map[string]podSpec{}
-	for _, s := range desiredPods(cfg, r.opts.Clients) {
+	for _, s := range specs {
 		want[s.key()] = s
+	}
+	if r.opts.Transparent != nil {
+		if err := r.writeHostsFiles(cfg, podNamespaces(specs)); err != nil {
+			return err
+		}
 	}
 	for key, p := range r.pods {
 		if s, ok := want[key]; !ok || s.Hash != p.spec.Hash {
@@ -111,6 +127,7 @@ func (r *Runner) Apply(cfg *config.Snapshot) error {
 		}
 		p, err := r.newPod(s)
 		if err != nil {
+			r.removePodNetwork(key, p)
 			errs = append(errs, err)
 			r.event(Event{Pod: key, Kind: "error", Message: err.Error()})
 			continue
@@ -131,6 +148,7 @@ func (r *Runner) startLocked(key string, p *pod) {
 	r.event(Event{Pod: key, Kind: "created"})
 	r.wg.Go(func() {
 		defer close(p.done)
+		defer r.removePodNetwork(key, p)
 		p.run(ctx, r.log, func(p *pod) {
 			kind := "unready"
 			if st, _ := p.snapshot(); st.Ready {
@@ -179,6 +197,16 @@ func (r *Runner) PodsWithPIDs() ([]registry.Pod, [][]int) {
 
 // Wait blocks until every pod has stopped (after the context is done).
 func (r *Runner) Wait() { r.wg.Wait() }
+
+// removePodNetwork deletes a stopped pod's namespace (transparent mode).
+func (r *Runner) removePodNetwork(key string, p *pod) {
+	if p.net == nil {
+		return
+	}
+	if err := p.net.Remove(); err != nil {
+		r.event(Event{Pod: key, Kind: "error", Message: err.Error()})
+	}
+}
 
 func (r *Runner) kick() {
 	select {

@@ -13,14 +13,18 @@ import (
 // State is what a running `halyard up` publishes in its state directory so
 // that `halyard exec`, `halyard down` and scripts can find the mesh.
 type State struct {
-	PID          int        `json:"pid"`
-	StartedAt    time.Time  `json:"startedAt"`
-	ConfigPaths  []string   `json:"configPaths"`
-	XDSAddress   string     `json:"xdsAddress"`
-	AdminAddress string     `json:"adminAddress"`
-	Ready        bool       `json:"ready"`
-	Error        string     `json:"error,omitempty"`
-	Pods         []PodState `json:"pods"`
+	PID          int       `json:"pid"`
+	StartedAt    time.Time `json:"startedAt"`
+	ConfigPaths  []string  `json:"configPaths"`
+	XDSAddress   string    `json:"xdsAddress"`
+	AdminAddress string    `json:"adminAddress"`
+	Ready        bool      `json:"ready"`
+	Error        string    `json:"error,omitempty"`
+	// Capture is "transparent" or "explicit"; NetPrefix starts the name of
+	// every namespace and link of a transparent mesh (`down` removes them).
+	Capture   string     `json:"capture,omitempty"`
+	NetPrefix string     `json:"netPrefix,omitempty"`
+	Pods      []PodState `json:"pods"`
 }
 
 // PodState is one pod in the state file.
@@ -31,8 +35,13 @@ type PodState struct {
 	Labels          map[string]string `json:"labels,omitempty"`
 	OutboundAddress string            `json:"outboundAddress,omitempty"`
 	AdminAddress    string            `json:"adminAddress,omitempty"`
-	Ready           bool              `json:"ready"`
-	PIDs            []int             `json:"pids,omitempty"`
+	// IP, Netns and HostsFile: the pod's address, network namespace and
+	// hosts file in transparent mode.
+	IP        string `json:"ip,omitempty"`
+	Netns     string `json:"netns,omitempty"`
+	HostsFile string `json:"hostsFile,omitempty"`
+	Ready     bool   `json:"ready"`
+	PIDs      []int  `json:"pids,omitempty"`
 }
 
 const stateFile = "mesh.json"

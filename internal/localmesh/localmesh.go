@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/controlplane"
 	"github.com/halyard-mesh/halyard/internal/local"
+	"github.com/halyard-mesh/halyard/internal/podnet"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
@@ -32,11 +34,19 @@ type Options struct {
 	AdminAddress string
 	ProxyBinary  string
 	PathPrefix   []string
-	ReadyTimeout time.Duration // how long to wait for every pod before saying so
-	PollInterval time.Duration // config file polling; 200ms by default
-	Out          io.Writer     // progress and summary
-	Logger       *slog.Logger
-	Getenv       func(string) string
+	// Capture is auto, transparent or explicit (see capture.go); PodCIDR,
+	// ServiceCIDR and NetPrefix (a fresh one when empty) configure
+	// transparent mode, and PodExec is the argv prefix of the pod-exec
+	// helper (["/path/halyard", "pod-exec"]).
+	Capture              string
+	PodCIDR, ServiceCIDR netip.Prefix
+	NetPrefix            string
+	PodExec              []string
+	ReadyTimeout         time.Duration // how long to wait for every pod before saying so
+	PollInterval         time.Duration // config file polling; 200ms by default
+	Out                  io.Writer     // progress and summary
+	Logger               *slog.Logger
+	Getenv               func(string) string
 }
 
 // Run runs the mesh until ctx is done, then stops every process it started.
@@ -89,25 +99,43 @@ func (m *mesh) run(ctx context.Context) error {
 		return fmt.Errorf("up: the configuration has errors (see above)")
 	}
 
+	cs, err := m.chooseCapture()
+	if err != nil {
+		return err
+	}
+	m.state = local.State{PID: os.Getpid(), StartedAt: m.started, ConfigPaths: m.opts.Paths, Capture: CaptureExplicit}
+	if cs.network != nil {
+		// Recorded before anything is created, so that `halyard down` can
+		// remove it if this process is killed.
+		m.state.NetPrefix = cs.network.Prefix()
+		m.writeState()
+	}
+	defer local.RemoveState(m.opts.StateDir)
+	if err := m.setupNetwork(cs); err != nil {
+		return err
+	}
+	if cs.network != nil {
+		m.state.Capture = CaptureTransparent
+		defer m.closeNetwork(cs.network)
+	}
+	xdsAddr, err := xdsAddress(m.opts.XDSAddress, cs)
+	if err != nil {
+		return err
+	}
 	m.cp = controlplane.New(controlplane.Options{
-		XDSAddress: m.opts.XDSAddress, AdminAddress: m.opts.AdminAddress, Logger: m.opts.Logger,
+		XDSAddress: xdsAddr, AdminAddress: m.opts.AdminAddress, Logger: m.opts.Logger,
 	})
 	if err := m.cp.Listen(); err != nil {
 		return err
 	}
 	cpDone := make(chan error, 1)
 	bg.Go(func() { cpDone <- m.cp.Run(ctx) })
-
-	m.state = local.State{
-		PID: os.Getpid(), StartedAt: m.started, ConfigPaths: m.opts.Paths,
-		XDSAddress: m.cp.XDSAddress(), AdminAddress: m.cp.AdminAddress(),
-	}
+	m.state.XDSAddress, m.state.AdminAddress = m.cp.XDSAddress(), m.cp.AdminAddress()
 	m.writeState()
-	defer local.RemoveState(m.opts.StateDir)
 
 	runner, err := local.New(ctx, local.Options{
 		StateDir: m.opts.StateDir, WorkDir: m.opts.WorkDir, ProxyBinary: m.opts.ProxyBinary,
-		XDSAddress: m.cp.XDSAddress(), PathPrefix: m.opts.PathPrefix,
+		XDSAddress: m.cp.XDSAddress(), PathPrefix: m.opts.PathPrefix, Transparent: m.transparentOptions(cs),
 		Clients: []local.ClientPod{ExecClient}, Logger: m.opts.Logger, Getenv: m.opts.Getenv,
 		OnPods: m.podsChanged, OnEvent: m.podEvent,
 	})
@@ -118,6 +146,7 @@ func (m *mesh) run(ctx context.Context) error {
 	defer runner.Wait()
 	defer cancel()
 
+	m.printf("%s\n", cs.line)
 	m.printf("control plane: xds %s, admin http://%s\n", m.cp.XDSAddress(), m.cp.AdminAddress())
 	m.cp.SetConfig(cfg)
 	if err := runner.Apply(cfg); err != nil {
@@ -222,6 +251,13 @@ func (m *mesh) printf(format string, args ...any) {
 	fmt.Fprintf(m.out, format, args...)
 }
 
+// closeNetwork removes the bridge and whatever pod namespace is left.
+func (m *mesh) closeNetwork(n *podnet.Network) {
+	if err := n.Close(); err != nil {
+		m.printf("cleanup: %v (run `halyard down`)\n", err)
+	}
+}
+
 // writeState publishes the pods and their addresses for exec and down.
 func (m *mesh) writeState() {
 	m.mu.Lock()
@@ -233,6 +269,7 @@ func (m *mesh) writeState() {
 			m.state.Pods = append(m.state.Pods, local.PodState{
 				Name: p.Name, Namespace: p.Namespace, Workload: p.Workload, Labels: p.Labels,
 				OutboundAddress: p.OutboundAddress, AdminAddress: p.AdminAddress, Ready: p.Ready, PIDs: pids[i],
+				IP: p.IP, Netns: m.runner.NetnsPath(p.Namespace + "/" + p.Name), HostsFile: m.runner.HostsFile(p.Namespace),
 			})
 		}
 	}

@@ -67,7 +67,7 @@ func (n *Network) AddPod(key, namespace, name string) (*Pod, error) {
 		return nil, err
 	}
 	p := &Pod{
-		Name: NetnsName(n.opts.Prefix, namespace, name), Veth: fmt.Sprintf("%s-%d", n.opts.Prefix, seq),
+		Name: NetnsName(n.opts.Prefix, seq, namespace, name), Veth: fmt.Sprintf("%s-%d", n.opts.Prefix, seq),
 		IP: ip, owner: n,
 	}
 	p.Path = filepath.Join(NetnsDir, p.Name)
@@ -196,23 +196,37 @@ func InNetns(path string, fn func() error) error {
 	return <-errc
 }
 
-// createNetns makes a named namespace without moving the caller: the
-// thread that creates it is discarded.
+// createNetns makes a named namespace without moving the caller. The
+// thread that creates it returns to its namespace afterwards: a thread that
+// died would send Pdeathsig to every child process started from it.
 func createNetns(name string) error {
+	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
+		return fmt.Errorf("podnet: %w", err)
+	}
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
-			errc <- fmt.Errorf("podnet: %w", err)
-			return
-		}
-		ns, err := netns.NewNamed(name)
+		runtime.LockOSThread()
+		orig, err := netns.Get()
 		if err != nil {
-			errc <- fmt.Errorf("podnet: create netns %s: %w", name, err)
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("podnet: current namespace: %w", err)
 			return
 		}
-		ns.Close()
-		errc <- nil
+		defer orig.Close()
+		ns, err := netns.NewNamed(name)
+		if err == nil {
+			ns.Close()
+		}
+		if serr := netns.Set(orig); serr != nil {
+			// Stuck in the new namespace: the thread ends with this goroutine.
+			errc <- errors.Join(err, fmt.Errorf("podnet: return from %s: %w", name, serr))
+			return
+		}
+		runtime.UnlockOSThread()
+		if err != nil {
+			err = fmt.Errorf("podnet: create netns %s: %w", name, err)
+		}
+		errc <- err
 	}()
 	return <-errc
 }

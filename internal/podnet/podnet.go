@@ -111,9 +111,10 @@ func (n *Network) allocate() (netip.Addr, int, error) {
 	return ip, n.seq, nil
 }
 
-// NetnsName is the namespace name of a pod ("<prefix>-<namespace>-<pod>").
-func NetnsName(prefix, namespace, pod string) string {
-	return prefix + "-" + namespace + "-" + pod
+// NetnsName is the namespace name of a pod: "<prefix>-<seq>-<pod>.<namespace>"
+// (seq keeps a restarting pod's new namespace apart from its old one).
+func NetnsName(prefix string, seq int, namespace, pod string) string {
+	return fmt.Sprintf("%s-%d-%s.%s", prefix, seq, pod, namespace)
 }
 
 // Cleanup removes every namespace and link whose name starts with prefix:

@@ -91,8 +91,8 @@ type Pod struct {
 	// IP is the pod's own address in transparent mode (its network
 	// namespace's eth0): its TCP is captured into the sidecar, and its
 	// ports' InboundAddress are IP:containerPort. Empty in explicit mode.
-	IP string
-	Ready        bool
+	IP    string
+	Ready bool
 }
 
 // Endpoint is one address behind a service port.
