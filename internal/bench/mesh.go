@@ -127,7 +127,8 @@ func (h *harness) startMesh(ctx context.Context, cl *cleanups, o meshOptions) (*
 	cl.add(func() { h.stopMesh(stateDir) })
 	argv := pinned(o.UpCPUs, h.tools.Halyard, "--state-dir", stateDir, "up", "-d", "-f", cfgDir,
 		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0",
-		"--proxy-binary", proxyBin, "--ready-timeout", "60s")
+		"--proxy-binary", proxyBin, "--ready-timeout", "60s",
+		"--capture", "explicit") // the bench measures the explicit-mode path
 	upCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	if out, err := runCommand(upCtx, argv, os.Environ(), dataDir); err != nil {

@@ -18,6 +18,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(grpcClientEnv) != "" {
 		os.Exit(grpcClientMain())
 	}
+	if os.Getenv(tcpEchoEnv) != "" {
+		os.Exit(tcpEchoMain())
+	}
 	dir, err := os.MkdirTemp("", "halyard-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
