@@ -119,6 +119,7 @@ func (b *Builder) shared(pod *registry.Pod) (*sharedClass, error) {
 	if b.labelSelected {
 		key += "\x00" + canonicalLabels(pod.Labels)
 	}
+	key += classKey(b.in, b.dri, pod)
 	b.mu.Lock()
 	c, ok := b.classes[key]
 	if !ok {

@@ -18,7 +18,8 @@ const maxDirectResponseBody = 1 << 20
 
 // routeConfigs builds one RouteConfiguration per HTTP-family service port,
 // named by the port number, with one virtual host per service serving that
-// port over HTTP. There is no catch-all virtual host.
+// port over HTTP. Only in transparent mode is there a catch-all virtual
+// host (transparent.go), as in Istio.
 func (g *generator) routeConfigs() []types.Resource {
 	var out []types.Resource
 	for _, port := range g.httpPorts() {
@@ -35,6 +36,9 @@ func (g *generator) routeConfigs() []types.Resource {
 			if vh := g.virtualHost(svc, port, used); vh != nil {
 				rc.VirtualHosts = append(rc.VirtualHosts, vh)
 			}
+		}
+		if vh := g.catchAllVirtualHost(); vh != nil {
+			rc.VirtualHosts = append(rc.VirtualHosts, vh)
 		}
 		out = append(out, rc)
 	}

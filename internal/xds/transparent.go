@@ -5,7 +5,9 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
@@ -106,6 +108,40 @@ func (g *generator) transparentListeners() ([]types.Resource, error) {
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// catchAllVirtualHost is Istio's last virtual host of an outbound route
+// configuration in transparent mode, for hosts outside the registry on a
+// mesh port: allow_any to PassthroughCluster under ALLOW_ANY, block_all
+// answering 502 under REGISTRY_ONLY. nil in explicit mode.
+func (g *generator) catchAllVirtualHost() *route.VirtualHost {
+	if !g.transparent() {
+		return nil
+	}
+	if g.outboundPolicy() == meshconfig.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY {
+		return &route.VirtualHost{Name: "block_all", Domains: []string{"*"}, Routes: []*route.Route{{
+			Name:   "block_all",
+			Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &route.Route_DirectResponse{DirectResponse: &route.DirectResponseAction{Status: 502}},
+		}}}
+	}
+	return &route.VirtualHost{Name: "allow_any", Domains: []string{"*"}, Routes: []*route.Route{{
+		Name:  "allow_any",
+		Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &route.Route_Route{Route: &route.RouteAction{
+			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: PassthroughCluster},
+			Timeout:          durationpb.New(0),
+		}},
+	}}}
+}
+
+// classKey is the part of a proxy's shared class that transparent mode
+// adds: its outbound policy shapes the route configurations.
+func classKey(in *Input, dri *drIndex, pod *registry.Pod) string {
+	if !IsTransparent(pod) {
+		return ""
+	}
+	return "\x00transparent:" + newPodGenerator(in, pod, dri).outboundPolicy().String()
 }
 
 // IsTransparent reports whether a registry pod is captured transparently.
