@@ -117,6 +117,8 @@ func (m *mesh) run(ctx context.Context) error {
 	if cs.network != nil {
 		m.state.Capture = CaptureTransparent
 		defer m.closeNetwork(cs.network)
+	} else {
+		m.state.NetPrefix = "" // fell back to explicit mode: nothing was created
 	}
 	xdsAddr, err := xdsAddress(m.opts.XDSAddress, cs)
 	if err != nil {

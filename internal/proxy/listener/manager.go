@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,7 @@ type state struct {
 	byPort map[string]*Config
 	// byAddr holds the hand-off targets on a specific address (ip:port):
 	// the inbound listeners of transparent mode.
-	byAddr map[string]*Config
+	byAddr map[netip.AddrPort]*Config
 }
 
 // Manager owns the bound listeners. Update is serialised; request handling
@@ -61,7 +62,7 @@ func NewManager(opts Options) *Manager {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, ctx: ctx, stop: stop, bound: make(map[string]*boundListener)}
-	m.state.Store(&state{byName: map[string]*Config{}, byPort: map[string]*Config{}, byAddr: map[string]*Config{}})
+	m.state.Store(&state{byName: map[string]*Config{}, byPort: map[string]*Config{}, byAddr: map[netip.AddrPort]*Config{}})
 	return m
 }
 
@@ -76,7 +77,7 @@ func (m *Manager) Update(cfgs []Config) error {
 	if m.closed {
 		return errors.New("listener: manager is closed")
 	}
-	st := &state{byName: make(map[string]*Config, len(cfgs)), byPort: make(map[string]*Config), byAddr: make(map[string]*Config)}
+	st := &state{byName: make(map[string]*Config, len(cfgs)), byPort: make(map[string]*Config), byAddr: make(map[netip.AddrPort]*Config)}
 	for i := range cfgs {
 		c := &cfgs[i]
 		if _, dup := st.byName[c.Name]; dup {
@@ -87,7 +88,9 @@ func (m *Manager) Update(cfgs []Config) error {
 			continue
 		}
 		if !c.isWildcard() {
-			st.byAddr[c.Address] = c
+			if ap, err := netip.ParseAddrPort(c.Address); err == nil {
+				st.byAddr[ap] = c
+			}
 			continue
 		}
 		p := c.port()

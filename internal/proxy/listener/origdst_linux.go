@@ -12,16 +12,16 @@ import (
 const soOriginalDst = 80
 
 // originalDst returns where a connection redirected by the pod's capture
-// rules was going (SO_ORIGINAL_DST), or its local address when it was not
-// redirected.
-func originalDst(c net.Conn) (netip.AddrPort, error) {
+// rules was going (SO_ORIGINAL_DST); redirected is false (and the address
+// the local one) for a connection made to the listener itself.
+func originalDst(c net.Conn) (dst netip.AddrPort, redirected bool, err error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
-		return localAddrPort(c)
+		return notRedirected(c)
 	}
 	raw, err := tc.SyscallConn()
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("listener: original destination: %w", err)
+		return netip.AddrPort{}, false, fmt.Errorf("listener: original destination: %w", err)
 	}
 	var (
 		mreq *syscall.IPv6Mreq
@@ -35,9 +35,10 @@ func originalDst(c net.Conn) (netip.AddrPort, error) {
 		err = gerr
 	}
 	if err != nil {
-		return localAddrPort(c)
+		return notRedirected(c) // no conntrack entry: not NATed
 	}
 	b := mreq.Multiaddr
-	port := binary.BigEndian.Uint16(b[2:4])
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port), nil
+	dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:4]))
+	local, _, _ := notRedirected(c)
+	return dst, dst != local, nil
 }

@@ -8,4 +8,4 @@ import (
 )
 
 // originalDst is the local address where SO_ORIGINAL_DST does not exist.
-func originalDst(c net.Conn) (netip.AddrPort, error) { return localAddrPort(c) }
+func originalDst(c net.Conn) (netip.AddrPort, bool, error) { return notRedirected(c) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -47,9 +48,11 @@ func (b *boundListener) serveOriginalDst() {
 // owns it.
 func (b *boundListener) dispatch(c net.Conn) bool {
 	self := b.cfg.Load()
-	dst, err := originalDst(c)
-	if err != nil {
-		b.m.opts.Log.Debug("original destination", "listener", self.Name, "error", err)
+	dst, redirected, err := originalDst(c)
+	if err != nil || !redirected {
+		// A connection made to the listener itself has nowhere to go (passing
+		// it through would connect to this listener again).
+		b.m.opts.Log.Debug("not a captured connection", "listener", self.Name, "local", c.LocalAddr().String(), "error", err)
 		return false
 	}
 	t := b.m.lookupDst(dst)
@@ -82,10 +85,10 @@ func (b *boundListener) dispatch(c net.Conn) bool {
 // lookupDst returns the hand-off target for an original destination.
 func (m *Manager) lookupDst(dst netip.AddrPort) *Config {
 	st := m.state.Load()
-	if c := st.byAddr[dst.String()]; c != nil {
+	if c := st.byAddr[dst]; c != nil {
 		return c
 	}
-	return st.byPort[fmt.Sprint(dst.Port())]
+	return st.byPort[strconv.Itoa(int(dst.Port()))]
 }
 
 // httpMethods are the request-line starts that make a connection HTTP/1.x;
@@ -137,10 +140,11 @@ func (c *peekedConn) CloseWrite() error {
 	return c.Conn.Close()
 }
 
-func localAddrPort(c net.Conn) (netip.AddrPort, error) {
+// notRedirected returns the connection's local address.
+func notRedirected(c net.Conn) (netip.AddrPort, bool, error) {
 	ap, err := netip.ParseAddrPort(c.LocalAddr().String())
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("listener: local address %s: %w", c.LocalAddr(), err)
+		return netip.AddrPort{}, false, fmt.Errorf("listener: local address %s: %w", c.LocalAddr(), err)
 	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), false, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSniffHTTP(t *testing.T) {
@@ -65,4 +66,27 @@ func nameOf(c *Config) string {
 		return ""
 	}
 	return c.Name
+}
+
+// TestUncapturedConnectionIsClosed: a connection made straight to a
+// use_original_dst listener (not redirected by capture rules) is closed
+// instead of being passed through to the listener itself again.
+func TestUncapturedConnectionIsClosed(t *testing.T) {
+	m := NewManager(Options{Log: slog.New(slog.DiscardHandler)})
+	defer m.Shutdown(t.Context())
+	err := m.Update([]Config{{Name: "virtualOutbound", Address: "127.0.0.1:0", BindToPort: true,
+		UseOriginalDst: true, TCP: &TCPProxy{Cluster: "PassthroughCluster"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", m.Addr("virtualOutbound").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	if n != 0 || err != io.EOF {
+		t.Fatalf("read = %d, %v; want the connection closed (EOF)", n, err)
+	}
 }
