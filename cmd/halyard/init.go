@@ -62,17 +62,23 @@ The flags take the values of Istio's traffic.sidecar.istio.io annotations.`,
 	return cmd
 }
 
-// flagName turns an annotation into its flag: excludeOutboundPorts ->
-// exclude-outbound-ports.
+// flagName turns an annotation into its flag: excludeOutboundIPRanges ->
+// exclude-outbound-ip-ranges.
 func flagName(annotation string) string {
+	name := annotation[len("traffic.sidecar.istio.io/"):]
 	var b []byte
-	for i := len("traffic.sidecar.istio.io/"); i < len(annotation); i++ {
-		c := annotation[i]
-		if c >= 'A' && c <= 'Z' {
-			b = append(b, '-', c+'a'-'A')
-			continue
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		upper := c >= 'A' && c <= 'Z'
+		if upper && i > 0 && (isLower(name[i-1]) || i+1 < len(name) && isLower(name[i+1])) {
+			b = append(b, '-')
+		}
+		if upper {
+			c += 'a' - 'A'
 		}
 		b = append(b, c)
 	}
 	return string(b)
 }
+
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"strconv"
 	"strings"
@@ -29,7 +30,8 @@ func newPortForwardCommand(g *globals) *cobra.Command {
 		Long: `Listens on LOCALPORT (on --address) and sends every connection to SERVICE
 (a name as a pod would write it: reviews, reviews.default, ...) on PORT
 (LOCALPORT when not given), through the mesh's client sidecar, so that its
-routing applies. Ctrl-C stops it.`,
+routing applies: HTTP/1.x requests get SERVICE:PORT as their Host (the
+mesh routes HTTP by Host), anything else is forwarded as is. Ctrl-C stops it.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := local.ReadState(g.stateDir)
@@ -49,7 +51,7 @@ routing applies. Ctrl-C stops it.`,
 				return fmt.Errorf("port-forward: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "forwarding %s -> %s\n", ln.Addr(), target)
-			return forward(cmd.Context(), ln, func(ctx context.Context) (net.Conn, error) { return dialVia(ctx, pod, target) })
+			return forward(cmd.Context(), ln, target, func(ctx context.Context) (net.Conn, error) { return dialVia(ctx, pod, target) })
 		},
 	}
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1", "local address to listen on")
@@ -70,11 +72,21 @@ func forwardTarget(service, localPort string) (target, port string, err error) {
 	return net.JoinHostPort(host, p), localPort, nil
 }
 
-// forward serves ln until ctx is done, piping each connection to dial's.
-func forward(ctx context.Context, ln net.Listener, dial func(context.Context) (net.Conn, error)) error {
+// forward serves ln until ctx is done: HTTP/1.x connections are served by
+// a reverse proxy that sets the Host to target, others are piped to dial's
+// connection.
+func forward(ctx context.Context, ln net.Listener, target string, dial func(context.Context) (net.Conn, error)) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	httpConns := &chanListener{ch: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()}
+	srv := &http.Server{Handler: &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = "http", target, target
+		},
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }},
+	}}
+	wg.Go(func() { _ = srv.Serve(httpConns) })
+	stop := context.AfterFunc(ctx, func() { ln.Close(); srv.Close() })
 	defer stop()
 	for {
 		c, err := ln.Accept()
@@ -85,21 +97,89 @@ func forward(ctx context.Context, ln net.Listener, dial func(context.Context) (n
 			return fmt.Errorf("port-forward: %w", err)
 		}
 		wg.Go(func() {
-			defer c.Close()
-			up, err := dial(ctx)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "port-forward:", err)
+			br := bufio.NewReader(c)
+			if looksHTTP(br) {
+				httpConns.push(&bufferedConn{Conn: c, r: br})
 				return
 			}
-			defer up.Close()
-			halt := context.AfterFunc(ctx, func() { c.Close(); up.Close() })
-			defer halt()
-			done := make(chan struct{})
-			go func() { _, _ = io.Copy(up, c); closeWrite(up); close(done) }()
-			_, _ = io.Copy(c, up)
-			closeWrite(c)
-			<-done
+			pipe(ctx, &bufferedConn{Conn: c, r: br}, dial)
 		})
+	}
+}
+
+// pipe copies between c and a new connection from dial.
+func pipe(ctx context.Context, c net.Conn, dial func(context.Context) (net.Conn, error)) {
+	defer c.Close()
+	up, err := dial(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "port-forward:", err)
+		return
+	}
+	defer up.Close()
+	halt := context.AfterFunc(ctx, func() { c.Close(); up.Close() })
+	defer halt()
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(up, c); closeWrite(up); close(done) }()
+	_, _ = io.Copy(c, up)
+	closeWrite(c)
+	<-done
+}
+
+// looksHTTP tells an HTTP/1.x request line from other first bytes (it
+// waits for the client's first bytes).
+func looksHTTP(br *bufio.Reader) bool {
+	p, _ := br.Peek(8)
+	for _, m := range []string{"GET ", "POST ", "PUT ", "DELETE ", "HEAD ", "OPTIONS ", "PATCH "} {
+		if strings.HasPrefix(string(p), m) {
+			return true
+		}
+	}
+	return false
+}
+
+// bufferedConn reads what was peeked first.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite half-closes the connection when it can.
+func (c *bufferedConn) CloseWrite() error {
+	closeWrite(c.Conn)
+	return nil
+}
+
+// chanListener is a net.Listener fed by push.
+type chanListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	addr net.Addr
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+func (l *chanListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		c.Close()
 	}
 }
 

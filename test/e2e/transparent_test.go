@@ -7,13 +7,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/halyard-mesh/halyard/internal/capture"
 	"github.com/halyard-mesh/halyard/internal/local"
 	"github.com/halyard-mesh/halyard/internal/podnet"
 )
@@ -404,4 +407,110 @@ func TestTransparentNothingLeftAfterKill(t *testing.T) {
 	}
 	assertNothingLeft(t, prefix)
 	t.Logf("after SIGKILL: %s", strings.TrimSpace(out))
+}
+
+// TestPortForward: `halyard port-forward reviews:9080 PORT` lets a client
+// on the host reach the service through the client pod's sidecar, so the
+// VirtualService applies, in both capture modes.
+func TestPortForward(t *testing.T) {
+	t.Run("explicit", func(t *testing.T) {
+		portForward(t, startMesh(t, map[string]string{"reviews.yaml": reviewsTransparent}))
+	})
+	t.Run("transparent", func(t *testing.T) {
+		m, _ := startTransparent(t, map[string]string{"reviews.yaml": reviewsTransparent})
+		portForward(t, m)
+	})
+}
+
+func portForward(t *testing.T, m *mesh) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pf := exec.CommandContext(ctx, halyardBin(), "--state-dir", m.stateDir, "port-forward", "reviews:9080", port)
+	var out strings.Builder
+	pf.Stdout, pf.Stderr = &out, &out
+	if err := pf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = pf.Wait() }()
+	c := &http.Client{Timeout: 5 * time.Second}
+	url := "http://127.0.0.1:" + port + "/"
+	waitFor(t, 10*time.Second, func() bool {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	counts := countVersions(t, c, url, nil, 100)
+	t.Logf("100 requests through port-forward: %v (%s)", counts, strings.TrimSpace(out.String()))
+	if counts["v1"]+counts["v2"] != 100 || counts["v2"] < 15 || counts["v2"] > 45 {
+		t.Fatalf("versions %v; want the 70/30 split of the VirtualService", counts)
+	}
+}
+
+// TestInitCapturesTheCurrentNamespace: `halyard init`, run inside a network
+// namespace (as Kubernetes' init container would), installs the capture
+// there; --remove takes it away.
+func TestInitCapturesTheCurrentNamespace(t *testing.T) {
+	needTransparent(t)
+	n, err := podnet.New(podnet.Options{Prefix: podnet.NewPrefix(), PodCIDR: netip.MustParsePrefix("198.18.9.0/29")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := n.Close(); err != nil {
+			t.Error(err)
+		}
+		assertNothingLeft(t, n.Prefix())
+	}()
+	p, err := n.AddPod("default/init", "default", "init")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		argv := append([]string{"pod-exec", "--netns", p.Path, "--", halyardBin(), "init"}, args...)
+		out, err := exec.Command(halyardBin(), argv...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("halyard %v: %v\n%s", argv, err, out)
+		}
+		return string(out)
+	}
+	installed := func() bool {
+		f, err := os.Open(p.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		ok, err := capture.Installed(int(f.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if installed() {
+		t.Fatal("a fresh namespace already has the capture")
+	}
+	run("--exclude-outbound-ports", "5432", "--include-outbound-ip-ranges", "10.0.0.0/8")
+	if !installed() {
+		t.Fatal("halyard init did not install the capture")
+	}
+	argv := []string{"pod-exec", "--netns", p.Path, "--", halyardBin(), "init", "--exclude-inbound-ports", "x"}
+	out, err := exec.Command(halyardBin(), argv...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "excludeInboundPorts") {
+		t.Fatalf("a bad port list: %v\n%s", err, out)
+	}
+	run("--remove")
+	if installed() {
+		t.Fatal("halyard init --remove left the capture")
+	}
 }
