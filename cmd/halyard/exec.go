@@ -72,7 +72,7 @@ func execCommand(pod *local.PodState, args []string) (*exec.Cmd, error) {
 		if err != nil {
 			return nil, fmt.Errorf("exec: %w", err)
 		}
-		argv := append([]string{"pod-exec", "--netns", pod.Netns, "--hosts", pod.HostsFile, "--"}, args...)
+		argv := append([]string{"pod-exec", "--netns", pod.Netns, "--hosts", pod.HostsFile, "--resolv", pod.ResolvFile, "--"}, args...)
 		return exec.Command(self, argv...), nil
 	}
 	if pod.OutboundAddress == "" {

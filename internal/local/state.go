@@ -35,13 +35,14 @@ type PodState struct {
 	Labels          map[string]string `json:"labels,omitempty"`
 	OutboundAddress string            `json:"outboundAddress,omitempty"`
 	AdminAddress    string            `json:"adminAddress,omitempty"`
-	// IP, Netns and HostsFile: the pod's address, network namespace and
-	// hosts file in transparent mode.
-	IP        string `json:"ip,omitempty"`
-	Netns     string `json:"netns,omitempty"`
-	HostsFile string `json:"hostsFile,omitempty"`
-	Ready     bool   `json:"ready"`
-	PIDs      []int  `json:"pids,omitempty"`
+	// IP, Netns, HostsFile and ResolvFile: the pod's address, network
+	// namespace, hosts file and resolv.conf in transparent mode.
+	IP         string `json:"ip,omitempty"`
+	Netns      string `json:"netns,omitempty"`
+	HostsFile  string `json:"hostsFile,omitempty"`
+	ResolvFile string `json:"resolvFile,omitempty"`
+	Ready      bool   `json:"ready"`
+	PIDs       []int  `json:"pids,omitempty"`
 }
 
 const stateFile = "mesh.json"

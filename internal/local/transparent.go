@@ -102,12 +102,26 @@ func (r *Runner) writeHostsFiles(cfg *config.Snapshot, namespaces []string) erro
 		if err := writeInPlace(r.hostsFile(ns), b.String()); err != nil {
 			return err
 		}
+		if err := writeInPlace(r.resolvFile(ns), resolvConf(ns)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (r *Runner) hostsDir() string           { return filepath.Join(r.opts.StateDir, "hosts") }
-func (r *Runner) hostsFile(ns string) string { return filepath.Join(r.hostsDir(), ns) }
+// resolvConf is a pod's /etc/resolv.conf: Kubernetes' search path, and a
+// name server on the pod's own loopback, where none listens, so that a
+// name the hosts file does not have fails at once (pods have no route to
+// the host's resolver; a DNS proxy in the sidecar is not there yet).
+func resolvConf(ns string) string {
+	suffix := registry.DefaultDomainSuffix
+	return fmt.Sprintf("# halyard: mesh services are in /etc/hosts\nnameserver 127.0.0.1\nsearch %s.svc.%s svc.%s %s\noptions ndots:5 timeout:1 attempts:1\n",
+		ns, suffix, suffix, suffix)
+}
+
+func (r *Runner) hostsDir() string            { return filepath.Join(r.opts.StateDir, "hosts") }
+func (r *Runner) hostsFile(ns string) string  { return filepath.Join(r.hostsDir(), ns) }
+func (r *Runner) resolvFile(ns string) string { return filepath.Join(r.hostsDir(), ns+".resolv.conf") }
 
 func writeInPlace(path, content string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
@@ -183,7 +197,8 @@ func transparentPort(p *pod, cp uint32, name string) registry.PodPort {
 // the pod's hosts file.
 func (r *Runner) inPod(p *pod, ps procSpec) procSpec {
 	tr := r.opts.Transparent
-	args := append(slices.Clone(tr.PodExec[1:]), "--netns", p.net.Path, "--hosts", r.hostsFile(p.spec.Namespace), "--", ps.Path)
+	args := append(slices.Clone(tr.PodExec[1:]), "--netns", p.net.Path,
+		"--hosts", r.hostsFile(p.spec.Namespace), "--resolv", r.resolvFile(p.spec.Namespace), "--", ps.Path)
 	ps.Args = append(args, ps.Args...)
 	ps.Path = tr.PodExec[0]
 	return ps
@@ -206,4 +221,12 @@ func (r *Runner) HostsFile(namespace string) string {
 		return ""
 	}
 	return r.hostsFile(namespace)
+}
+
+// ResolvFile is the resolv.conf of a namespace's pods, "" in explicit mode.
+func (r *Runner) ResolvFile(namespace string) string {
+	if r.opts.Transparent == nil {
+		return ""
+	}
+	return r.resolvFile(namespace)
 }

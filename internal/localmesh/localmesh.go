@@ -272,6 +272,7 @@ func (m *mesh) writeState() {
 				Name: p.Name, Namespace: p.Namespace, Workload: p.Workload, Labels: p.Labels,
 				OutboundAddress: p.OutboundAddress, AdminAddress: p.AdminAddress, Ready: p.Ready, PIDs: pids[i],
 				IP: p.IP, Netns: m.runner.NetnsPath(p.Namespace + "/" + p.Name), HostsFile: m.runner.HostsFile(p.Namespace),
+				ResolvFile: m.runner.ResolvFile(p.Namespace),
 			})
 		}
 	}

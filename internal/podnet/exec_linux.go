@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 
@@ -11,10 +12,11 @@ import (
 )
 
 // Exec replaces the current process with argv running inside the network
-// namespace at netnsPath, in a private mount namespace where hostsFile (if
-// not empty) is bind-mounted on /etc/hosts, as `ip netns exec` does with
-// /etc/netns/<name>/hosts. It returns only on failure.
-func Exec(netnsPath, hostsFile string, argv, env []string) error {
+// namespace at netnsPath, in a private mount namespace where each file of
+// etc (a path under /etc -> the file to mount there, e.g. "hosts") is
+// bind-mounted, as `ip netns exec` does with /etc/netns/<name>/. It
+// returns only on failure.
+func Exec(netnsPath string, etc map[string]string, argv, env []string) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("podnet: exec: no command")
 	}
@@ -33,17 +35,33 @@ func Exec(netnsPath, hostsFile string, argv, env []string) error {
 	if err != nil {
 		return fmt.Errorf("podnet: exec: enter %s: %w", netnsPath, err)
 	}
-	if hostsFile != "" {
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			return fmt.Errorf("podnet: exec: mount namespace: %w", err)
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			return fmt.Errorf("podnet: exec: make / private: %w", err)
-		}
-		if err := unix.Mount(hostsFile, "/etc/hosts", "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("podnet: exec: bind %s on /etc/hosts: %w", hostsFile, err)
-		}
+	if err := mountEtc(etc); err != nil {
+		return err
 	}
 	err = syscall.Exec(path, argv, env)
 	return fmt.Errorf("podnet: exec %s: %w", path, err)
+}
+
+// mountEtc bind-mounts files over /etc/<name> in a new private mount
+// namespace of the calling thread.
+func mountEtc(etc map[string]string) error {
+	if len(etc) == 0 {
+		return nil
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("podnet: exec: mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("podnet: exec: make / private: %w", err)
+	}
+	for name, file := range etc {
+		if file == "" {
+			continue
+		}
+		target := filepath.Join("/etc", filepath.Clean("/"+name))
+		if err := unix.Mount(file, target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("podnet: exec: bind %s on %s: %w", file, target, err)
+		}
+	}
+	return nil
 }

@@ -22,7 +22,7 @@ func (p *Pod) Remove() error { return nil }
 func InNetns(path string, fn func() error) error { return errNotLinux }
 
 // Exec fails: network namespaces exist only on Linux.
-func Exec(netnsPath, hostsFile string, argv, env []string) error { return errNotLinux }
+func Exec(netnsPath string, etc map[string]string, argv, env []string) error { return errNotLinux }
 
 func deleteNetns(path string) error               { return nil }
 func deleteLinks(prefix string) ([]string, error) { return nil, nil }

@@ -514,3 +514,34 @@ func TestInitCapturesTheCurrentNamespace(t *testing.T) {
 		t.Fatal("halyard init --remove left the capture")
 	}
 }
+
+// TestTransparentGRPC: an unmodified grpc-go client inside a pod (no proxy
+// variables: it dials grpc-echo's virtual IP) has its HTTP/2 connection
+// captured and sniffed by the preface; the sidecar balances its calls per
+// request over the 3 endpoints.
+func TestTransparentGRPC(t *testing.T) {
+	m, _ := startTransparent(t, map[string]string{"grpc.yaml": grpcEcho})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t.Setenv(grpcClientEnv, fmt.Sprintf("grpc-echo:9090 %d", n))
+	out, err := m.halyard(ctx, "exec", "--", self)
+	if err != nil {
+		t.Fatalf("grpc client: %v\n%s", err, out)
+	}
+	counts := map[string]int{}
+	mustJSON(t, []byte(out[strings.Index(out, "{"):]), &counts)
+	t.Logf("%d unary calls from a pod over instances: %v", n, counts)
+	if len(counts) != 3 {
+		t.Fatalf("calls reached %d instances, want 3", len(counts))
+	}
+	for inst, c := range counts {
+		if share := percent(c, n); share < 22 || share > 45 {
+			t.Errorf("instance %s got %.1f%%, want 33%% (±11)", inst, share)
+		}
+	}
+}
