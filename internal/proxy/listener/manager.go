@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,15 @@ type state struct {
 	// byAddr holds the hand-off targets on a specific address (ip:port):
 	// the inbound listeners of transparent mode.
 	byAddr map[netip.AddrPort]*Config
+	// byPortNum is byPort by number, for captured connections.
+	byPortNum map[uint16]*Config
+}
+
+func newState(n int) *state {
+	return &state{
+		byName: make(map[string]*Config, n), byPort: make(map[string]*Config),
+		byAddr: make(map[netip.AddrPort]*Config), byPortNum: make(map[uint16]*Config),
+	}
 }
 
 // Manager owns the bound listeners. Update is serialised; request handling
@@ -62,7 +72,7 @@ func NewManager(opts Options) *Manager {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, ctx: ctx, stop: stop, bound: make(map[string]*boundListener)}
-	m.state.Store(&state{byName: map[string]*Config{}, byPort: map[string]*Config{}, byAddr: map[netip.AddrPort]*Config{}})
+	m.state.Store(newState(0))
 	return m
 }
 
@@ -77,7 +87,7 @@ func (m *Manager) Update(cfgs []Config) error {
 	if m.closed {
 		return errors.New("listener: manager is closed")
 	}
-	st := &state{byName: make(map[string]*Config, len(cfgs)), byPort: make(map[string]*Config), byAddr: make(map[netip.AddrPort]*Config)}
+	st := newState(len(cfgs))
 	for i := range cfgs {
 		c := &cfgs[i]
 		if _, dup := st.byName[c.Name]; dup {
@@ -96,6 +106,9 @@ func (m *Manager) Update(cfgs []Config) error {
 		p := c.port()
 		if prev, ok := st.byPort[p]; !ok || prev.BindToPort && !c.BindToPort {
 			st.byPort[p] = c
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+				st.byPortNum[uint16(n)] = c
+			}
 		}
 	}
 

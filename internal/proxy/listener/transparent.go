@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"time"
 )
 
@@ -88,7 +87,7 @@ func (m *Manager) lookupDst(dst netip.AddrPort) *Config {
 	if c := st.byAddr[dst]; c != nil {
 		return c
 	}
-	return st.byPort[strconv.Itoa(int(dst.Port()))]
+	return st.byPortNum[dst.Port()]
 }
 
 // httpMethods are the request-line starts that make a connection HTTP/1.x;

@@ -90,3 +90,30 @@ func TestUncapturedConnectionIsClosed(t *testing.T) {
 		t.Fatalf("read = %d, %v; want the connection closed (EOF)", n, err)
 	}
 }
+
+// BenchmarkCapturedDispatch is the per-connection work of a captured
+// connection before proxying: the hand-off lookup and the HTTP sniff.
+func BenchmarkCapturedDispatch(b *testing.B) {
+	m := NewManager(Options{Log: slog.New(slog.DiscardHandler)})
+	defer m.Shutdown(b.Context())
+	if err := m.Update([]Config{
+		{Name: "0.0.0.0_9080", Address: "0.0.0.0:9080", TCP: &TCPProxy{Cluster: "c"}},
+		{Name: "inbound|9080", Address: "198.18.0.5:9080", TCP: &TCPProxy{Cluster: "c"}},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	dsts := []netip.AddrPort{netip.MustParseAddrPort("198.19.0.7:9080"), netip.MustParseAddrPort("198.18.0.5:9080")}
+	req := strings.NewReader("GET / HTTP/1.1\r\nHost: reviews:9080\r\n\r\n")
+	br := bufio.NewReaderSize(req, 512)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if m.lookupDst(dsts[i%2]) == nil {
+			b.Fatal("no listener")
+		}
+		req.Seek(0, io.SeekStart)
+		br.Reset(req)
+		if !sniffHTTP(br) {
+			b.Fatal("not HTTP")
+		}
+	}
+}
