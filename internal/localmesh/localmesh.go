@@ -253,6 +253,26 @@ func (m *mesh) printf(format string, args ...any) {
 	fmt.Fprintf(m.out, format, args...)
 }
 
+// podStates lists the runner's pods for the state file; false before the
+// runner exists.
+func (m *mesh) podStates() ([]local.PodState, bool) {
+	r := m.runner
+	if r == nil {
+		return nil, false
+	}
+	pods, pids := r.PodsWithPIDs()
+	out := make([]local.PodState, 0, len(pods))
+	for i, p := range pods {
+		out = append(out, local.PodState{
+			Name: p.Name, Namespace: p.Namespace, Workload: p.Workload, Labels: p.Labels,
+			OutboundAddress: p.OutboundAddress, AdminAddress: p.AdminAddress, Ready: p.Ready, PIDs: pids[i],
+			IP: p.IP, Netns: r.NetnsPath(p.Namespace + "/" + p.Name),
+			HostsFile: r.HostsFile(p.Namespace), ResolvFile: r.ResolvFile(p.Namespace),
+		})
+	}
+	return out, true
+}
+
 // closeNetwork removes the bridge and whatever pod namespace is left.
 func (m *mesh) closeNetwork(n *podnet.Network) {
 	if err := n.Close(); err != nil {
@@ -262,19 +282,13 @@ func (m *mesh) closeNetwork(n *podnet.Network) {
 
 // writeState publishes the pods and their addresses for exec and down.
 func (m *mesh) writeState() {
+	// The runner's lock is taken before, never under, m.mu: the runner
+	// reports events (which print under m.mu) while holding its own.
+	pods, ok := m.podStates()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.runner != nil {
-		pods, pids := m.runner.PodsWithPIDs()
-		m.state.Pods = m.state.Pods[:0]
-		for i, p := range pods {
-			m.state.Pods = append(m.state.Pods, local.PodState{
-				Name: p.Name, Namespace: p.Namespace, Workload: p.Workload, Labels: p.Labels,
-				OutboundAddress: p.OutboundAddress, AdminAddress: p.AdminAddress, Ready: p.Ready, PIDs: pids[i],
-				IP: p.IP, Netns: m.runner.NetnsPath(p.Namespace + "/" + p.Name), HostsFile: m.runner.HostsFile(p.Namespace),
-				ResolvFile: m.runner.ResolvFile(p.Namespace),
-			})
-		}
+	if ok {
+		m.state.Pods = pods
 	}
 	if err := local.WriteState(m.opts.StateDir, &m.state); err != nil {
 		m.opts.Logger.Error("write state", "error", err)

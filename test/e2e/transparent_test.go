@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -432,8 +433,12 @@ func portForward(t *testing.T, m *mesh) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pf := exec.CommandContext(ctx, halyardBin(), "--state-dir", m.stateDir, "port-forward", "reviews:9080", port)
-	var out strings.Builder
-	pf.Stdout, pf.Stderr = &out, &out
+	outFile, err := os.Create(filepath.Join(t.TempDir(), "port-forward.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	pf.Stdout, pf.Stderr = outFile, outFile
 	if err := pf.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +453,8 @@ func portForward(t *testing.T, m *mesh) {
 		return err == nil
 	})
 	counts := countVersions(t, c, url, nil, 100)
-	t.Logf("100 requests through port-forward: %v (%s)", counts, strings.TrimSpace(out.String()))
+	out, _ := os.ReadFile(outFile.Name())
+	t.Logf("100 requests through port-forward: %v (%s)", counts, strings.TrimSpace(string(out)))
 	if counts["v1"]+counts["v2"] != 100 || counts["v2"] < 15 || counts["v2"] > 45 {
 		t.Fatalf("versions %v; want the 70/30 split of the VirtualService", counts)
 	}
