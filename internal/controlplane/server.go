@@ -15,11 +15,11 @@ import (
 	"time"
 
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/halyard-mesh/halyard/internal/adscache"
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
@@ -47,7 +47,7 @@ type Options struct {
 type Server struct {
 	opts   Options
 	log    *slog.Logger
-	cache  *sharedMarshalCache
+	cache  *adscache.Cache
 	syncz  *syncTracker
 	pusher *pusher
 
@@ -67,7 +67,7 @@ func New(opts Options) *Server {
 		opts.DomainSuffix = registry.DefaultDomainSuffix
 	}
 	log := opts.Logger.With("component", "controlplane")
-	snapshots := newSharedMarshalCache(cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}))
+	snapshots := adscache.New(log)
 	tracker := newSyncTracker(opts.Now)
 	return &Server{
 		opts:   opts,
@@ -158,11 +158,3 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	return err
 }
-
-// cacheLogger adapts slog to go-control-plane's logger interface.
-type cacheLogger struct{ l *slog.Logger }
-
-func (c cacheLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Infof(f string, a ...any)  { c.l.Debug(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Errorf(f string, a ...any) { c.l.Error(fmt.Sprintf(f, a...)) }
