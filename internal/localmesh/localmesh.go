@@ -170,6 +170,7 @@ func (m *mesh) refuseSecondMesh() error {
 func (m *mesh) configChanged(cfg *config.Snapshot, diags []config.Diagnostic) {
 	m.printDiagnostics(diags)
 	if cfg == nil {
+		m.cp.Metrics().ConfigRejected()
 		m.printf("config rejected: keeping the last good configuration\n")
 		return
 	}
