@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,7 @@ func (m *mesh) run(ctx context.Context) error {
 	}
 	m.writeState()
 	defer local.RemoveState(m.opts.StateDir)
+	defer os.Remove(filepath.Join(m.opts.StateDir, PrometheusTargetsFile))
 
 	runner, err := local.New(ctx, local.Options{
 		StateDir: m.opts.StateDir, WorkDir: m.opts.WorkDir, ProxyBinary: m.opts.ProxyBinary,
@@ -239,5 +241,8 @@ func (m *mesh) writeState() {
 	}
 	if err := local.WriteState(m.opts.StateDir, &m.state); err != nil {
 		m.opts.Logger.Error("write state", "error", err)
+	}
+	if err := writePrometheusTargets(m.opts.StateDir, &m.state); err != nil {
+		m.opts.Logger.Error("write prometheus targets", "error", err)
 	}
 }
