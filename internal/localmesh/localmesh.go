@@ -17,6 +17,7 @@ import (
 
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/controlplane"
+	"github.com/halyard-mesh/halyard/internal/dashboard"
 	"github.com/halyard-mesh/halyard/internal/local"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
@@ -96,12 +97,14 @@ func (m *mesh) run(ctx context.Context) error {
 	if err := m.cp.Listen(); err != nil {
 		return err
 	}
+	m.startDashboard(ctx, &bg)
 	cpDone := make(chan error, 1)
 	bg.Go(func() { cpDone <- m.cp.Run(ctx) })
 
 	m.state = local.State{
 		PID: os.Getpid(), StartedAt: m.started, ConfigPaths: m.opts.Paths,
 		XDSAddress: m.cp.XDSAddress(), AdminAddress: m.cp.AdminAddress(),
+		DashboardURL: "http://" + m.cp.AdminAddress() + dashboard.Path,
 	}
 	m.writeState()
 	defer local.RemoveState(m.opts.StateDir)

@@ -63,10 +63,11 @@ func (m *mesh) printSummary(pods []registry.Pod) {
 	fmt.Fprintf(m.out, "\nmesh ready in %s: %d pods\n\n", time.Since(m.started).Round(time.Millisecond), len(pods))
 	writeServices(m.out, m.cp.Model())
 	fmt.Fprintf(m.out, "\nadmin:  http://%s/debug/syncz\n", m.cp.AdminAddress())
-	fmt.Fprintf(m.out, "metrics: http://%s/metrics (Prometheus targets: %s)\n", m.cp.AdminAddress(), filepath.Join(m.opts.StateDir, PrometheusTargetsFile))
-	fmt.Fprintf(m.out, "logs:   %s/logs\n", m.opts.StateDir)
-	fmt.Fprintf(m.out, "try:    halyard exec -- curl -s http://<service>:<port>/\n")
-	fmt.Fprintf(m.out, "stop:   Ctrl-C (or halyard down)\n\n")
+	fmt.Fprintf(m.out, "ui:      %s\n", m.state.DashboardURL)
+	fmt.Fprintf(m.out, "metrics: http://%s/metrics, Prometheus targets in %s\n", m.cp.AdminAddress(), filepath.Join(m.opts.StateDir, PrometheusTargetsFile))
+	fmt.Fprintf(m.out, "logs:    %s/logs\n", m.opts.StateDir)
+	fmt.Fprintf(m.out, "try:     halyard exec -- curl -s http://<service>:<port>/\n")
+	fmt.Fprintf(m.out, "stop:    Ctrl-C (or halyard down)\n\n")
 }
 
 // writeServices prints one line per service port: its versions and endpoints.
