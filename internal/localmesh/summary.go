@@ -62,7 +62,7 @@ func (m *mesh) printSummary(pods []registry.Pod) {
 	defer m.mu.Unlock()
 	fmt.Fprintf(m.out, "\nmesh ready in %s: %d pods\n\n", time.Since(m.started).Round(time.Millisecond), len(pods))
 	writeServices(m.out, m.cp.Model())
-	fmt.Fprintf(m.out, "\nadmin:  http://%s/debug/syncz\n", m.cp.AdminAddress())
+	fmt.Fprintf(m.out, "\nadmin:   http://%s/debug/syncz\n", m.cp.AdminAddress())
 	fmt.Fprintf(m.out, "ui:      %s\n", m.state.DashboardURL)
 	fmt.Fprintf(m.out, "metrics: http://%s/metrics, Prometheus targets in %s\n", m.cp.AdminAddress(), filepath.Join(m.opts.StateDir, PrometheusTargetsFile))
 	fmt.Fprintf(m.out, "logs:    %s/logs\n", m.opts.StateDir)

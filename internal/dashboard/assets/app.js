@@ -45,15 +45,23 @@ function layout(graph) {
   const pos = {};
   let rows = 0;
   for (const [d, ns] of Object.entries(cols)) {
-    ns.forEach((n, i) => (pos[id(n)] = { x: 20 + d * 250, y: 20 + i * 70 }));
+    ns.forEach((n, i) => (pos[id(n)] = { x: 20 + d * COL, y: 24 + i * ROW }));
     rows = Math.max(rows, ns.length);
   }
-  return { pos, width: 20 + Object.keys(cols).length * 250, height: 40 + rows * 70 };
+  return { pos, width: 40 + (Object.keys(cols).length - 1) * COL + W, height: 24 + rows * ROW };
 }
 
 function id(n) { return n.name + "." + n.namespace + ":" + n.version; }
 
-const W = 150, H = 40;
+const W = 130, H = 40, COL = 270, ROW = 80;
+
+// lock draws the mutual-TLS padlock with its top-left corner at x, y.
+function lock(x, y) {
+  const g = el("svg:g", { class: "lock", transform: `translate(${x},${y})` });
+  g.appendChild(el("svg:path", { d: "M2.5,5 V3.5 a3,3 0 0 1 6,0 V5", fill: "none", stroke: "#1d3557", "stroke-width": 1.5 }));
+  g.appendChild(el("svg:rect", { x: 0.5, y: 5, width: 10, height: 7, rx: 1.5, fill: "#1d3557" }));
+  return g;
+}
 
 function drawGraph(graph) {
   const svg = document.getElementById("graph");
@@ -66,6 +74,7 @@ function drawGraph(graph) {
   marker.appendChild(el("svg:path", { d: "M0,0 L10,5 L0,10 z", fill: "#57606a" }));
   defs.appendChild(marker);
   svg.appendChild(defs);
+  if (!graph.nodes.length) svg.appendChild(el("svg:text", { x: 20, y: 40, class: "empty" }, "No requests seen yet: send traffic through the mesh (halyard exec -- curl ...)."));
   const called = new Set(graph.edges.map((e) => e.destination));
   for (const e of graph.edges) {
     const a = pos[e.source], b = pos[e.destination];
@@ -75,9 +84,13 @@ function drawGraph(graph) {
       "data-rps": e.rps.toFixed(3), "data-error-rate": e.errorRate.toFixed(4), "data-p99-ms": e.p99Ms.toFixed(1), "data-mtls": e.mtls.toFixed(2) });
     const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
     g.appendChild(el("svg:path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, "marker-end": "url(#arrow)" }));
-    const label = e.requests === 0 ? "idle" :
-      `${e.mtls >= 0.999 ? "🔒 " : ""}${fmt.rps(e.rps)} · ${fmt.pct(e.errorRate)} · p99 ${fmt.ms(e.p99Ms)}`;
-    g.appendChild(el("svg:text", { x: mx, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, label));
+    const my = (y1 + y2) / 2;
+    const first = e.requests === 0 ? "idle" : fmt.rps(e.rps);
+    g.appendChild(el("svg:text", { x: mx, y: my - 8, "text-anchor": "middle" }, first));
+    if (e.requests > 0) {
+      g.appendChild(el("svg:text", { x: mx, y: my + 6, "text-anchor": "middle" }, `${fmt.pct(e.errorRate)} · p99 ${fmt.ms(e.p99Ms)}`));
+      if (e.mtls >= 0.999) g.appendChild(lock(mx - first.length * 3.2 - 15, my - 19));
+    }
     svg.appendChild(g);
   }
   for (const n of graph.nodes) {
