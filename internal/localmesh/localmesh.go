@@ -245,7 +245,7 @@ func (m *mesh) writeState() {
 	if err := local.WriteState(m.opts.StateDir, &m.state); err != nil {
 		m.opts.Logger.Error("write state", "error", err)
 	}
-	if err := writePrometheusTargets(m.opts.StateDir, &m.state); err != nil {
+	if err := WritePrometheusTargets(m.opts.StateDir, &m.state); err != nil {
 		m.opts.Logger.Error("write prometheus targets", "error", err)
 	}
 }

@@ -44,9 +44,9 @@ func prometheusTargets(st *local.State) []targetGroup {
 	return groups
 }
 
-// writePrometheusTargets replaces the targets file atomically, so that
-// Prometheus never reads half a file.
-func writePrometheusTargets(dir string, st *local.State) error {
+// WritePrometheusTargets writes the targets of st into dir, replacing the
+// file atomically so that Prometheus never reads half a file.
+func WritePrometheusTargets(dir string, st *local.State) error {
 	b, err := json.MarshalIndent(prometheusTargets(st), "", "  ")
 	if err != nil {
 		return fmt.Errorf("up: prometheus targets: %w", err)

@@ -16,7 +16,7 @@ func TestPrometheusTargetsFile(t *testing.T) {
 			Labels: map[string]string{"app": "reviews", "version": "v2"}},
 		{Name: "no-sidecar-0", Namespace: "default", Workload: "no-sidecar"},
 	}}
-	if err := writePrometheusTargets(dir, st); err != nil {
+	if err := WritePrometheusTargets(dir, st); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, PrometheusTargetsFile))
