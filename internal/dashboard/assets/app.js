@@ -67,7 +67,7 @@ function drawGraph(graph) {
   const svg = document.getElementById("graph");
   svg.replaceChildren();
   const { pos, width, height } = layout(graph);
-  svg.setAttribute("width", Math.max(width, 400));
+  svg.setAttribute("width", Math.max(width, 700));
   svg.setAttribute("height", Math.max(height, 120));
   const defs = el("svg:defs");
   const marker = el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto" });
@@ -134,9 +134,9 @@ function chart(title, points, value, format) {
   if (points.length > 1) {
     const t0 = Date.parse(points[0].time), t1 = Date.parse(points[points.length - 1].time);
     const xs = (t) => pad + ((Date.parse(t) - t0) / Math.max(t1 - t0, 1)) * (w - pad - 4);
-    const ys = (v) => 16 + h - 4 - (max > 0 ? (v / max) * (h - 12) : 0);
+    const ys = (v) => h - (max > 0 ? (v / max) * (h - 16) : 0);
     svg.appendChild(el("svg:polyline", { points: points.map((p, i) => `${xs(p.time)},${ys(vals[i])}`).join(" ") }));
-    svg.appendChild(el("svg:text", { x: pad, y: h + 14 }, `last ${Math.round((t1 - t0) / 1000)} s`));
+    svg.appendChild(el("svg:text", { x: pad, y: h + 15 }, `last ${Math.round((t1 - t0) / 1000)} s`));
   }
   box.appendChild(svg);
   return box;
@@ -177,7 +177,7 @@ function drawSync(proxies) {
       const ts = (p.types || {})[t];
       const ok = ts && ts.want && ts.acked === ts.want;
       synced = synced && ok;
-      const text = !ts ? "-" : ts.nackError ? "NACK: " + ts.nackError : ok ? "ACKed " + (ts.convergedAfter || "") : "pending";
+      const text = !ts ? "-" : ts.nackError ? "NACK: " + ts.nackError : ok ? "ACKed " + (ts.convergedAfter || "").replace(/(\.\d)\d+/, "$1") : "pending";
       tr.appendChild(el("td", { class: ok ? "ok" : "bad" }, text));
     }
     tr.appendChild(el("td", { class: synced ? "ok" : "bad" }, synced ? "SYNCED" : p.generationError ? "ERROR: " + p.generationError : "STALE"));
