@@ -111,8 +111,9 @@ func statsOf(d counters, seconds float64) Stats {
 	}
 }
 
-// window returns the indexes of the last point and of the newest point at
-// least w older than it (or the oldest), or ok=false with fewer than two.
+// window returns the index of the newest point at least w older than the
+// point at end (or the oldest one), or ok=false when end has no point
+// before it.
 func (s *Store) window(end int, w time.Duration) (from int, ok bool) {
 	if end < 1 {
 		return 0, false
