@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,29 @@ func requireChromium(t *testing.T) {
 		}
 		t.Skip(err)
 	}
+}
+
+// syncStatus is one synced proxy, as /debug/syncz shows it.
+var syncStatus = []map[string]any{{"id": "sidecar~127.0.0.1~reviews-v2-0.default~default.svc.cluster.local", "connected": true,
+	"types": map[string]any{"LDS": ack, "RDS": ack, "CDS": ack, "EDS": ack}}}
+
+var ack = map[string]string{"want": "v1", "sent": "v1", "acked": "v1", "convergedAfter": "12.345678ms"}
+
+// bookinfo is the demo's configuration with one pod per workload.
+func bookinfo(t *testing.T) (*config.Snapshot, *registry.Model) {
+	cfg, diags := config.Load("../../examples/bookinfo")
+	if cfg == nil {
+		t.Fatalf("examples/bookinfo: %v", diags)
+	}
+	var pods []registry.Pod
+	for i, w := range []string{"productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1"} {
+		app, version, _ := strings.Cut(w, "-")
+		pods = append(pods, registry.Pod{Name: w + "-0", Namespace: "default", Workload: w, Ready: true,
+			Labels: map[string]string{"app": app, "version": version},
+			Ports:  []registry.PodPort{{Name: "http", ContainerPort: 9080, AppAddress: "127.0.0.1:1", InboundAddress: "127.0.0.1:" + strconv.Itoa(40000+i)}}})
+	}
+	model, _ := registry.Build(cfg, pods, "cluster.local")
+	return cfg, model
 }
 
 var (
@@ -60,18 +84,29 @@ func TestPageShowsTheGraphOfScrapedSidecars(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	cfg, model := bookinfo(t)
 	srv := httptest.NewServer(dashboard.Handler(dashboard.Options{
-		Metrics: scraper.Store(), Config: func() *config.Snapshot { return nil },
-		Model: func() *registry.Model { return nil }, SyncStatus: func() any { return []any{} }, Interval: time.Second,
+		Metrics: scraper.Store(), Config: func() *config.Snapshot { return cfg },
+		Model: func() *registry.Model { return model }, SyncStatus: func() any { return syncStatus }, Interval: time.Second,
 	}))
 	t.Cleanup(srv.Close)
 
 	dir := t.ArtifactDir()
-	page, err := headless.Load(ctx, srv.URL+dashboard.Path, dir, "dashboard", 3000)
+	page, err := headless.Load(ctx, srv.URL+dashboard.Path+"#reviews.default", dir, "dashboard", 3000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", page.Screenshot)
+
+	for _, want := range []string{`data-service="reviews.default" class="selected"`, "<h3>VirtualService default/reviews ",
+		`<td class="ok">SYNCED</td>`, "<polyline"} {
+		if !strings.Contains(page.DOM, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if n := strings.Count(page.DOM, "<polyline"); n != 3 {
+		t.Errorf("%d charts drawn for reviews, want 3 (requests/s, errors, P99)", n)
+	}
 
 	nodes := map[string]bool{}
 	for _, m := range nodeRe.FindAllStringSubmatch(page.DOM, -1) {

@@ -120,6 +120,7 @@ function drawServices() {
 
 function select(name, namespace) {
   state.selected = name + "." + namespace;
+  history.replaceState(null, "", "#" + state.selected);
   drawServices();
   refreshDetail();
 }
@@ -206,6 +207,7 @@ async function refresh() {
 }
 
 async function main() {
+  if (location.hash.length > 1) state.selected = decodeURIComponent(location.hash.slice(1));
   try {
     state.intervalMs = Math.max((await getJSON("api/settings")).intervalMs, 1000);
   } catch (err) { /* keep the default */ }
