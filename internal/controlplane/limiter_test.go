@@ -20,7 +20,7 @@ type fakeStream struct {
 func (f *fakeStream) Context() context.Context { return f.ctx }
 func (f *fakeStream) SendMsg(any) error        { return nil }
 func (f *fakeStream) RecvMsg(m any) error {
-	*m.(*discovery.DiscoveryRequest) = *<-f.acks
+	m.(*discovery.DiscoveryRequest).ResponseNonce = (<-f.acks).GetResponseNonce()
 	return nil
 }
 

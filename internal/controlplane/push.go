@@ -47,6 +47,28 @@ func (p *pusher) setPods(pods []registry.Pod) {
 	p.pushLocked()
 }
 
+func (p *pusher) config() *config.Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
+}
+
+type counts struct{ services, virtualServices int }
+
+// counts returns the sizes the metrics report.
+func (p *pusher) counts() counts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var c counts
+	if p.current != nil {
+		c.services = len(p.current.Services)
+	}
+	if p.cfg != nil {
+		c.virtualServices = len(p.cfg.VirtualServices)
+	}
+	return c
+}
+
 func (p *pusher) model() *registry.Model {
 	p.mu.Lock()
 	defer p.mu.Unlock()
