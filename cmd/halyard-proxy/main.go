@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -58,10 +59,11 @@ func run(args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	drain := fs.Duration("drain-timeout", 5*time.Second, "how long removed listeners drain in-flight requests")
 	concurrency := fs.Int("concurrency", 1, "worker threads (GOMAXPROCS); 0 uses every core")
+	gcPercent := fs.Int("gc-percent", 25, "heap growth between garbage collections, in percent of the live heap (Go's GOGC): lower saves memory, costs CPU; 0 leaves the runtime default ($GOGC)")
 	debugHeaders := fs.String("debug-headers", "request", "when responses carry x-halyard-reason (response flags and why the proxy ended, delayed or retried the request): request (when the request has x-halyard-debug: 1), always or never")
 	md := metadataFlag{}
 	fs.Var(md, "metadata", "node metadata KEY=VALUE (repeatable)")
-	if err := parseAndApply(fs, args, concurrency); err != nil {
+	if err := parseAndApply(fs, args, concurrency, gcPercent); err != nil {
 		return err
 	}
 	if *nodeID == "" {
@@ -123,12 +125,15 @@ func run(args []string) error {
 }
 
 // parseAndApply parses the flags and sets the number of worker threads.
-func parseAndApply(fs *flag.FlagSet, args []string, concurrency *int) error {
+func parseAndApply(fs *flag.FlagSet, args []string, concurrency, gcPercent *int) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *concurrency > 0 {
 		runtime.GOMAXPROCS(*concurrency)
+	}
+	if *gcPercent > 0 {
+		debug.SetGCPercent(*gcPercent)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/halyard-mesh/halyard/internal/buildflags"
 )
 
 // modulePath is the main module whose binaries the bench builds.
@@ -120,8 +122,9 @@ func (h *harness) build(ctx context.Context, dir, out string, pkgs ...string) er
 	h.log.Info("building", "dir", dir, "packages", pkgs)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	argv := append([]string{h.tools.Go, "build", "-o", out}, pkgs...)
-	if log, err := runCommand(ctx, argv, os.Environ(), dir); err != nil {
+	argv := append(append([]string{h.tools.Go, "build"}, buildflags.Args...), "-o", out)
+	argv = append(argv, pkgs...)
+	if log, err := runCommand(ctx, argv, append(os.Environ(), buildflags.Env...), dir); err != nil {
 		return fmt.Errorf("bench: go build %s (in %s): %w\n%s", strings.Join(pkgs, " "), dir, err, tail(log, 4000))
 	}
 	return nil
