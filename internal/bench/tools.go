@@ -97,14 +97,17 @@ func (h *harness) prepareTools(ctx context.Context) error {
 		if t.HAProxy, err = h.findHAProxy(ctx); err != nil {
 			return err
 		}
-		t.Fortio, t.Halyard, t.Proxy = filepath.Join(bin, "fortio"), filepath.Join(bin, "halyard"), filepath.Join(bin, "halyard-proxy")
+		t.Fortio, t.Halyard = filepath.Join(bin, "fortio"), filepath.Join(bin, "halyard")
 		if err := h.build(ctx, filepath.Join(h.opts.RepoDir, "tools"), t.Fortio, fortioPackage); err != nil {
 			return err
 		}
-		if err := h.build(ctx, h.opts.RepoDir, t.Proxy, h.opts.ProxyPackage); err != nil {
-			return err
-		}
 		pkgs = append(pkgs, "./cmd/halyard")
+	}
+	// Both halves run the sidecar: the control-plane run syncs one real
+	// sidecar with the whole synthetic mesh.
+	t.Proxy = filepath.Join(bin, "halyard-proxy")
+	if err := h.build(ctx, h.opts.RepoDir, t.Proxy, h.opts.ProxyPackage); err != nil {
+		return err
 	}
 	if !h.opts.SkipControlPlane {
 		pkgs = append(pkgs, "./internal/bench/cpserver")
