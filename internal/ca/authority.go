@@ -69,6 +69,9 @@ func (o *Options) defaults() {
 // one of the roots.
 func newAuthority(m material, o Options) (*Authority, error) {
 	o.defaults()
+	if err := (spiffe.ID{TrustDomain: o.TrustDomain, Namespace: "ns", ServiceAccount: "sa"}).Validate(); err != nil {
+		return nil, fmt.Errorf("ca: trust domain: %w", err)
+	}
 	if !m.cert.IsCA || m.cert.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return nil, errors.New("ca: the signing certificate is not a CA certificate (needs basicConstraints CA:TRUE and keyUsage keyCertSign)")
 	}

@@ -18,6 +18,7 @@ type State struct {
 	ConfigPaths  []string   `json:"configPaths"`
 	XDSAddress   string     `json:"xdsAddress"`
 	AdminAddress string     `json:"adminAddress"`
+	CAAddress    string     `json:"caAddress,omitempty"`
 	Ready        bool       `json:"ready"`
 	Error        string     `json:"error,omitempty"`
 	Pods         []PodState `json:"pods"`

@@ -154,7 +154,7 @@ func TestRotationKeepsConnections(t *testing.T) {
 
 func TestRootRotationTrustsBothRoots(t *testing.T) {
 	oldRoot, newRoot := newTestCA(t, time.Hour), newTestCA(t, time.Hour)
-	server := managerFrom(t, idReviews, newRoot, newRoot.bundle(oldRoot))   // already moved to the new root
+	server := managerFrom(t, idReviews, newRoot, newRoot.bundle(oldRoot))     // already moved to the new root
 	client := managerFrom(t, idProductpage, oldRoot, oldRoot.bundle(newRoot)) // not yet
 	addr, peers := echoServer(t, server.ServerTLSConfig())
 	c := dial(t, addr, client.ClientTLSConfig([]string{idReviews}))

@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// certsDump is the part of a sidecar's GET /certs (Envoy's shape) we check.
+type certsDump struct {
+	Certificates []struct {
+		CACert    []certInfo `json:"ca_cert"`
+		CertChain []certInfo `json:"cert_chain"`
+	} `json:"certificates"`
+}
+
+type certInfo struct {
+	SerialNumber    string `json:"serial_number"`
+	SubjectAltNames []struct {
+		URI string `json:"uri"`
+	} `json:"subject_alt_names"`
+	ValidFrom      time.Time `json:"valid_from"`
+	ExpirationTime time.Time `json:"expiration_time"`
+}
+
+// workloadCert returns the SPIFFE ID, serial and expiry of a sidecar's
+// current certificate ("" when it has none yet).
+func workloadCert(adminAddr string) (id, serial string, expires time.Time, err error) {
+	resp, err := http.Get("http://" + adminAddr + "/certs")
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", "", time.Time{}, fmt.Errorf("GET /certs: %s: %s", resp.Status, b)
+	}
+	var d certsDump
+	if err := json.Unmarshal(b, &d); err != nil {
+		return "", "", time.Time{}, fmt.Errorf("GET /certs: %w: %s", err, b)
+	}
+	if len(d.Certificates) == 0 || len(d.Certificates[0].CertChain) == 0 {
+		return "", "", time.Time{}, nil
+	}
+	c := d.Certificates[0].CertChain[0]
+	if len(c.SubjectAltNames) != 1 || len(d.Certificates[0].CACert) == 0 {
+		return "", "", time.Time{}, fmt.Errorf("GET /certs: want one SAN and a CA certificate: %s", b)
+	}
+	return c.SubjectAltNames[0].URI, c.SerialNumber, c.ExpirationTime, nil
+}
+
+// TestWorkloadCertificates runs the demo with 4-second certificates: every
+// sidecar gets one for its pod's service account, and renews it.
+func TestWorkloadCertificates(t *testing.T) {
+	const ttl = 4 * time.Second
+	m := startMesh(t, bookinfo(), "--workload-cert-ttl", ttl.String())
+	want := map[string]string{} // pod -> SPIFFE ID
+	for _, p := range m.state.Pods {
+		sa := "bookinfo-" + strings.Split(p.Workload, "-")[0]
+		if p.Workload == "halyard-exec" {
+			sa = "default"
+		}
+		want[p.Name] = "spiffe://cluster.local/ns/" + p.Namespace + "/sa/" + sa
+	}
+	if len(want) != 7 {
+		t.Fatalf("%d pods, want 7 (6 bookinfo + halyard-exec): %v", len(want), want)
+	}
+
+	serials := map[string]map[string]bool{} // pod -> serials seen
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		done := true
+		for _, p := range m.state.Pods {
+			id, serial, expires, err := workloadCert(p.AdminAddress)
+			if err != nil {
+				t.Fatalf("pod %s: %v", p.Name, err)
+			}
+			if id == "" {
+				done = false
+				continue
+			}
+			if id != want[p.Name] {
+				t.Fatalf("pod %s has a certificate for %s, want %s", p.Name, id, want[p.Name])
+			}
+			if left := time.Until(expires); left > ttl+time.Second {
+				t.Fatalf("pod %s: certificate expires in %s, want at most %s", p.Name, left, ttl)
+			}
+			if serials[p.Name] == nil {
+				serials[p.Name] = map[string]bool{}
+			}
+			serials[p.Name][serial] = true
+			if len(serials[p.Name]) < 3 {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("within 30s, not every sidecar had 3 certificates (renewed at half of %s): %v", ttl, serials)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for pod, s := range serials {
+		t.Logf("%s: %s, %d serials seen", pod, want[pod], len(s))
+	}
+
+	t.Run("bootstrap tokens are private", func(t *testing.T) {
+		for _, p := range m.state.Pods {
+			st, err := os.Stat(filepath.Join(m.stateDir, "pods", p.Namespace+"."+p.Name, "token"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mode := st.Mode().Perm(); mode != 0o600 {
+				t.Errorf("pod %s: token mode %o, want 600", p.Name, mode)
+			}
+		}
+		st, err := os.Stat(filepath.Join(m.stateDir, "ca", "ca-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := st.Mode().Perm(); mode != 0o600 {
+			t.Errorf("root key mode %o, want 600", mode)
+		}
+	})
+	t.Run("traffic still flows", func(t *testing.T) {
+		code, _, _, err := get(m.client("halyard-exec"), "http://productpage:9080/", nil)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("productpage: %d, %v", code, err)
+		}
+	})
+}
