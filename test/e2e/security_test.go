@@ -1,15 +1,24 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/halyard-mesh/halyard/internal/local"
 )
 
 // certsDump is the part of a sidecar's GET /certs (Envoy's shape) we check.
@@ -135,4 +144,86 @@ func TestWorkloadCertificates(t *testing.T) {
 			t.Fatalf("productpage: %d, %v", code, err)
 		}
 	})
+}
+
+// makeCACert returns a CA certificate (self-signed when parent is nil) and
+// its key.
+func makeCACert(t *testing.T, name string, serial int64, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert, key
+}
+
+func pemCert(c *x509.Certificate) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+}
+
+// TestPluggedInCA runs a mesh whose CA is an intermediate given in Istio's
+// cacerts layout, in another trust domain.
+func TestPluggedInCA(t *testing.T) {
+	root, rootKey := makeCACert(t, "test root", 0x5eed, nil, nil)
+	inter, interKey := makeCACert(t, "test intermediate", 0x1417, root, rootKey)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(interKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"ca-cert.pem":    pemCert(inter),
+		"ca-key.pem":     string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
+		"root-cert.pem":  pemCert(root),
+		"cert-chain.pem": pemCert(inter) + pemCert(root),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := startMesh(t, map[string]string{"echo.yaml": sampleService("echo", "http", 8080, 1)},
+		"--cacerts", dir, "--trust-domain", "example.org")
+	var pod *local.PodState
+	for i := range m.state.Pods {
+		if m.state.Pods[i].Workload == "echo" {
+			pod = &m.state.Pods[i]
+		}
+	}
+	if pod == nil {
+		t.Fatalf("no echo pod: %+v", m.state.Pods)
+	}
+	var d certsDump
+	waitFor(t, 20*time.Second, func() bool {
+		resp, err := http.Get("http://" + pod.AdminAddress + "/certs")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		d = certsDump{}
+		return json.NewDecoder(resp.Body).Decode(&d) == nil && len(d.Certificates) == 1
+	})
+	c := d.Certificates[0]
+	if got := c.CertChain[0].SubjectAltNames[0].URI; got != "spiffe://example.org/ns/default/sa/default" {
+		t.Errorf("workload identity %s, want spiffe://example.org/ns/default/sa/default", got)
+	}
+	if len(c.CACert) != 1 || c.CACert[0].SerialNumber != "5eed" {
+		t.Errorf("trust bundle %+v, want the plugged-in root (serial 5eed)", c.CACert)
+	}
+	bundle, err := os.ReadFile(filepath.Join(m.stateDir, "trust-bundle.pem"))
+	if err != nil || string(bundle) != pemCert(root) {
+		t.Errorf("trust-bundle.pem is not the plugged-in root (%v)", err)
+	}
 }
