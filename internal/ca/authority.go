@@ -36,6 +36,7 @@ type Authority struct {
 	cert        *x509.Certificate   // the signing certificate (root or intermediate)
 	chain       []*x509.Certificate // signing cert, its intermediates, then the root
 	roots       []*x509.Certificate // the trust bundle
+	toRoot      []*x509.Certificate // chain ending with its root: what follows a workload certificate
 	trustDomain string
 	ttl, maxTTL time.Duration
 	now         func() time.Time
@@ -94,7 +95,7 @@ func newAuthority(m material, o Options) (*Authority, error) {
 		return nil, fmt.Errorf("ca: the signing certificate does not chain to the root: %w", err)
 	}
 	return &Authority{
-		signer: m.signer, cert: m.cert, chain: m.chain, roots: m.roots,
+		signer: m.signer, cert: m.cert, chain: m.chain, roots: m.roots, toRoot: chainToRoot(m.chain, m.roots),
 		trustDomain: o.TrustDomain, ttl: o.WorkloadTTL, maxTTL: o.MaxTTL, now: o.Now,
 	}, nil
 }
@@ -140,16 +141,15 @@ func (a *Authority) SignRequest(csr *x509.CertificateRequest, id spiffe.ID, ttl 
 	if err != nil {
 		return nil, fmt.Errorf("ca: sign %q: %w", id, err)
 	}
-	return append([]*x509.Certificate{leaf}, a.chainToRoot()...), nil
+	return append([]*x509.Certificate{leaf}, a.toRoot...), nil
 }
 
 // chainToRoot is the signing certificate and what lies above it, ending
 // with the root (which is the signing certificate itself when self-signed).
-func (a *Authority) chainToRoot() []*x509.Certificate {
-	chain := a.chain
+func chainToRoot(chain, roots []*x509.Certificate) []*x509.Certificate {
 	last := chain[len(chain)-1]
 	if last.CheckSignatureFrom(last) != nil { // the chain stops below the root
-		for _, r := range a.roots {
+		for _, r := range roots {
 			if last.CheckSignatureFrom(r) == nil {
 				return append(append([]*x509.Certificate(nil), chain...), r)
 			}
