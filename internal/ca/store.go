@@ -143,7 +143,7 @@ func LoadPlugged(dir string, o Options) (*Authority, error) {
 	}
 	a, err := newAuthority(material{signer: signer, cert: certs[0], chain: chain, roots: roots}, o)
 	if err != nil {
-		return nil, fmt.Errorf("ca: plugged-in CA in %s: %w", dir, err)
+		return nil, fmt.Errorf("%w (plugged-in CA in %s)", err, dir)
 	}
 	return a, nil
 }

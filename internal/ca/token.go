@@ -69,7 +69,7 @@ func (t *Tokens) Authenticate(token string) (namespace, serviceAccount string, e
 		return "", "", fmt.Errorf("ca: %w: not a Halyard bootstrap token", ErrBadToken)
 	}
 	p64, m64, ok := strings.Cut(rest, ".")
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict() // one encoding per token: no ignored padding bits
 	payload, err1 := enc.DecodeString(p64)
 	mac, err2 := enc.DecodeString(m64)
 	if !ok || err1 != nil || err2 != nil {

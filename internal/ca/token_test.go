@@ -23,14 +23,15 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("Authenticate = %q, %q, %v", ns, sa, err)
 	}
 	other, _ := NewTokens(clock)
-	last := tok[len(tok)-1:]
+	mid := len(tok) - 10 // inside the MAC
 	flip := "A"
-	if last == "A" {
+	if tok[mid] == 'A' {
 		flip = "B"
 	}
 	for _, tc := range []struct{ name, token, want string }{
 		{"other mesh", mustMint(t, other, "default", "reviews"), "signature does not match"},
-		{"tampered", tok[:len(tok)-1] + flip, "signature does not match"},
+		{"tampered", tok[:mid] + flip + tok[mid+1:], "signature does not match"},
+		{"payload changed", strings.Replace(tok, "hbt1.", "hbt1.A", 1), ""},
 		{"not ours", "eyJhbGciOiJSUzI1NiJ9.e30.sig", "not a Halyard bootstrap token"},
 		{"malformed", "hbt1.%%%", "malformed"},
 	} {
