@@ -32,6 +32,8 @@ type CAClientOptions struct {
 	ServerName string
 	// TTL is the lifetime asked for; 0 leaves it to the CA.
 	TTL time.Duration
+	// Timeout bounds one request (10s by default).
+	Timeout time.Duration
 }
 
 // NewCAClient returns a client; it connects on each Sign (certificates are
@@ -39,6 +41,9 @@ type CAClientOptions struct {
 func NewCAClient(o CAClientOptions) *CAClient {
 	if o.ServerName == "" {
 		o.ServerName, _, _ = net.SplitHostPort(o.Address)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
 	}
 	return &CAClient{opts: o}
 }
@@ -60,6 +65,8 @@ func (c *CAClient) Sign(ctx context.Context, csrPEM []byte) ([]string, error) {
 		return nil, fmt.Errorf("identity: ca %s: %w", c.opts.Address, err)
 	}
 	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+strings.TrimSpace(string(tok)))
 	req := &certRequest{CSR: string(csrPEM), ValidityDuration: int64(c.opts.TTL / time.Second)}
 	var resp certResponse
