@@ -227,3 +227,26 @@ func TestPluggedInCA(t *testing.T) {
 		t.Errorf("trust-bundle.pem is not the plugged-in root (%v)", err)
 	}
 }
+
+// TestBadCACertsRefused: a broken --cacerts directory stops `halyard up`
+// with the file and the reason, before anything starts.
+func TestBadCACertsRefused(t *testing.T) {
+	m := &mesh{t: t, dir: filepath.Join(t.TempDir(), "config"), stateDir: filepath.Join(t.TempDir(), "state")}
+	if err := os.MkdirAll(m.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m.write("echo.yaml", sampleService("echo", "http", 8080, 1))
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "ca-key.pem"), []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.halyard(t.Context(), "up", "-f", m.dir, "--cacerts", bad,
+		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ca-address", "127.0.0.1:0")
+	want := "up: ca: " + filepath.Join(bad, "ca-key.pem") + ": no PEM block found"
+	if err == nil || !strings.Contains(out, want) {
+		t.Fatalf("halyard up with a broken cacerts: %v\n%s\nwant %q", err, out, want)
+	}
+	if _, err := os.Stat(filepath.Join(m.stateDir, "logs")); err == nil {
+		t.Error("pods were started before the CA was checked")
+	}
+}
