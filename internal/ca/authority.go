@@ -126,11 +126,11 @@ func (a *Authority) Sign(csrPEM []byte, id spiffe.ID, ttl time.Duration) ([]*x50
 	if err != nil {
 		return nil, err
 	}
-	return a.SignRequest(csr, id, ttl)
+	return a.signRequest(csr, id, ttl)
 }
 
-// SignRequest is Sign for a parsed CSR (its signature already checked).
-func (a *Authority) SignRequest(csr *x509.CertificateRequest, id spiffe.ID, ttl time.Duration) ([]*x509.Certificate, error) {
+// signRequest is Sign for a parsed CSR whose signature and key were checked.
+func (a *Authority) signRequest(csr *x509.CertificateRequest, id spiffe.ID, ttl time.Duration) ([]*x509.Certificate, error) {
 	if id.TrustDomain != a.trustDomain {
 		return nil, fmt.Errorf("ca: sign %q: trust domain %q is not this CA's (%q)", id, id.TrustDomain, a.trustDomain)
 	}

@@ -55,6 +55,9 @@ func NewService(o ServiceOptions) *Service {
 func (s *Service) CreateCertificate(ctx context.Context, req *securityapi.IstioCertificateRequest) (*securityapi.IstioCertificateResponse, error) {
 	caller := callerAddr(ctx)
 	token, err := bearerToken(ctx)
+	if err == nil && s.opts.Auth == nil {
+		err = errNoAuthenticator
+	}
 	if err != nil {
 		s.log.Warn("certificate refused", "peer", caller, "error", err)
 		return nil, status.Error(codes.Unauthenticated, err.Error())
@@ -87,6 +90,8 @@ func signErrorCode(err error) codes.Code {
 	}
 	return codes.Internal
 }
+
+var errNoAuthenticator = errors.New("ca: no authenticator configured: every request is refused")
 
 var errNoToken = errors.New("ca: no bearer token (want metadata authorization: Bearer <token>)")
 

@@ -51,7 +51,6 @@ type Manager struct {
 
 // material is one version of the identity: replaced whole, never mutated.
 type material struct {
-	id        string
 	installed time.Time
 	cert      *tls.Certificate // chain (without the root) and key; Leaf set
 	chainPEM  []byte
@@ -204,7 +203,7 @@ func (m *Manager) newMaterial(key *ecdsa.PrivateKey, chainPEM []string, roots []
 		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
 	return &material{
-		id: m.opts.ID, installed: m.opts.Now(), cert: tc, chainPEM: chain,
+		installed: m.opts.Now(), cert: tc, chainPEM: chain,
 		keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 		roots:  pool, rootList: roots, rootsPEM: encodeCerts(roots),
 	}, nil
