@@ -96,11 +96,21 @@ var kinds = []*kindInfo{
 			s.ServiceEntries = append(s.ServiceEntries, ServiceEntry{Meta: m, Spec: obj.(*networking.ServiceEntry)})
 		}},
 
+	{group: groupNetworking, kind: "Sidecar", versions: networkingVersions,
+		newSpec: func() proto.Message { return &networking.Sidecar{} },
+		apply: func(s *Snapshot, m Meta, obj any) {
+			s.Sidecars = append(s.Sidecars, Sidecar{Meta: m, Spec: obj.(*networking.Sidecar)})
+		}},
+	{group: groupTelemetry, kind: "Telemetry", versions: telemetryVersions,
+		newSpec: func() proto.Message { return &telemetry.Telemetry{} },
+		apply: func(s *Snapshot, m Meta, obj any) {
+			s.Telemetries = append(s.Telemetries, Telemetry{Meta: m, Spec: obj.(*telemetry.Telemetry)})
+		}},
+	configMapKind,
+
 	// Validated, listed in Snapshot.NotApplied, not acted on yet.
 	{group: groupNetworking, kind: "Gateway", versions: networkingVersions,
 		newSpec: func() proto.Message { return &networking.Gateway{} }},
-	{group: groupNetworking, kind: "Sidecar", versions: networkingVersions,
-		newSpec: func() proto.Message { return &networking.Sidecar{} }},
 	{group: groupNetworking, kind: "WorkloadEntry", versions: networkingVersions,
 		newSpec: func() proto.Message { return &networking.WorkloadEntry{} }},
 	{group: groupNetworking, kind: "WorkloadGroup", versions: networkingVersions,
@@ -109,14 +119,12 @@ var kinds = []*kindInfo{
 		newSpec: func() proto.Message { return &networking.EnvoyFilter{} }},
 	{group: groupNetworking, kind: "ProxyConfig", versions: []string{"v1beta1"},
 		newSpec: func() proto.Message { return &networkingbeta.ProxyConfig{} }},
+	{group: groupSecurity, kind: "RequestAuthentication", versions: securityVersions,
+		newSpec: func() proto.Message { return &security.RequestAuthentication{} }},
 	{group: groupSecurity, kind: "AuthorizationPolicy", versions: securityVersions,
 		newSpec: func() proto.Message { return &security.AuthorizationPolicy{} }},
 	{group: groupSecurity, kind: "PeerAuthentication", versions: securityVersions,
 		newSpec: func() proto.Message { return &security.PeerAuthentication{} }},
-	{group: groupSecurity, kind: "RequestAuthentication", versions: securityVersions,
-		newSpec: func() proto.Message { return &security.RequestAuthentication{} }},
-	{group: groupTelemetry, kind: "Telemetry", versions: telemetryVersions,
-		newSpec: func() proto.Message { return &telemetry.Telemetry{} }},
 	{group: groupExtensions, kind: "WasmPlugin", versions: []string{"v1alpha1"},
 		newSpec: func() proto.Message { return &extensions.WasmPlugin{} }},
 	{group: groupExtensions, kind: "TrafficExtension", versions: []string{"v1alpha1"},

@@ -48,6 +48,9 @@ func build(files []file, diags []Diagnostic) (*Snapshot, []Diagnostic) {
 		return nil, l.out.sorted()
 	}
 	snap := l.snap
+	if snap.Mesh == nil {
+		snap.Mesh = DefaultMeshConfig()
+	}
 	return &snap, l.out.sorted()
 }
 
@@ -77,6 +80,9 @@ func (l *loader) document(file string, root *yaml.Node) {
 		return
 	}
 	ki := lookupKind(h.group, h.kind)
+	if ki == configMapKind && !isMeshConfigMap("ConfigMap/"+h.namespace+"/"+h.name) {
+		ki = nil // an application's ConfigMap: ignored like other Kubernetes kinds
+	}
 	if ki == nil || !slices.Contains(ki.versions, h.version) {
 		unknownKind(c, h, ki, root.Line)
 		return

@@ -284,7 +284,7 @@ spec:
 `, want: []string{
 			`t.yaml:1: warning: AuthorizationPolicy/bookinfo/deny-all: AuthorizationPolicy is not yet applied: it is validated, then ignored`,
 			`t.yaml:8: warning: Gateway/default/ingress: Gateway is not yet applied: it is validated, then ignored`,
-			`t.yaml:19: warning: Telemetry/istio-system/mesh-default: Telemetry is not yet applied: it is validated, then ignored`,
+			`t.yaml:24: warning: Telemetry/istio-system/mesh-default: spec: field not yet supported; ignored`,
 		}},
 		{name: "they are parsed strictly", in: `
 apiVersion: security.istio.io/v1
@@ -314,16 +314,15 @@ spec:
 		}},
 	})
 	snap, _ := Parse("t.yaml", []byte(`
-apiVersion: networking.istio.io/v1beta1
-kind: Sidecar
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
 metadata:
   name: default
   namespace: bookinfo
 spec:
-  outboundTrafficPolicy:
-    mode: REGISTRY_ONLY
+  action: DENY
 `))
-	want := []Meta{{APIVersion: "networking.istio.io/v1beta1", Kind: "Sidecar", Name: "default", Namespace: "bookinfo",
+	want := []Meta{{APIVersion: "security.istio.io/v1beta1", Kind: "AuthorizationPolicy", Name: "default", Namespace: "bookinfo",
 		Source: Source{File: "t.yaml", Line: 2}}}
 	if snap == nil || len(snap.NotApplied) != 1 || snap.NotApplied[0].Ref() != want[0].Ref() || snap.NotApplied[0].Source != want[0].Source {
 		t.Errorf("NotApplied = %+v, want %+v", snap, want)

@@ -75,6 +75,9 @@ var kindRules = []struct {
 	{"VirtualService", virtualServiceRules},
 	{"DestinationRule", destinationRuleRules},
 	{"ServiceEntry", serviceEntryRules},
+	{"Sidecar", sidecarRules},
+	{"Telemetry", telemetryRules},
+	{"ConfigMap", configMapRules},
 }
 
 var serviceRules = concat(

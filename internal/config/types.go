@@ -3,7 +3,10 @@ package config
 import (
 	"fmt"
 
+	meshconfig "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
+	security "istio.io/api/security/v1beta1"
+	telemetry "istio.io/api/telemetry/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -54,6 +57,12 @@ type (
 	VirtualService  = Object[*networking.VirtualService]
 	DestinationRule = Object[*networking.DestinationRule]
 	ServiceEntry    = Object[*networking.ServiceEntry]
+	Sidecar         = Object[*networking.Sidecar]
+	Telemetry       = Object[*telemetry.Telemetry]
+
+	PeerAuthentication    = Object[*security.PeerAuthentication]
+	AuthorizationPolicy   = Object[*security.AuthorizationPolicy]
+	RequestAuthentication = Object[*security.RequestAuthentication]
 )
 
 // Snapshot is one complete, validated configuration: everything loaded from a
@@ -66,6 +75,18 @@ type Snapshot struct {
 	VirtualServices  []VirtualService
 	DestinationRules []DestinationRule
 	ServiceEntries   []ServiceEntry
+	Sidecars         []Sidecar
+	Telemetries      []Telemetry
+
+	PeerAuthentications    []PeerAuthentication
+	AuthorizationPolicies  []AuthorizationPolicy
+	RequestAuthentications []RequestAuthentication
+
+	// Mesh is the mesh-wide configuration: Istio's defaults, overlaid with
+	// the `mesh` key of the ConfigMap "istio" in namespace "istio-system"
+	// when one is loaded. Never nil.
+	Mesh *meshconfig.MeshConfig
+
 	// NotApplied lists valid documents of kinds Halyard parses and validates
 	// but does not act on yet (Gateway, Sidecar, AuthorizationPolicy, ...).
 	NotApplied []Meta

@@ -19,7 +19,8 @@ type CAOptions struct {
 	Authority *ca.Authority
 	Auth      ca.Authenticator
 	// OnIssued, when set, is called with the SPIFFE ID of every workload
-	// certificate issued.
+	// certificate issued (each is also counted in the control plane's
+	// metrics).
 	OnIssued func(spiffeID string)
 }
 
@@ -49,8 +50,14 @@ func (s *Server) newCAServer() *grpc.Server {
 	o := s.opts.CA
 	tlsConf := o.Authority.ServerTLSConfig(caServerHosts(s.caLn.Addr()))
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConf)))
+	onIssued := func(id string) {
+		s.Metrics().CertificateIssued()
+		if o.OnIssued != nil {
+			o.OnIssued(id)
+		}
+	}
 	securityapi.RegisterIstioCertificateServiceServer(srv, ca.NewService(ca.ServiceOptions{
-		Authority: o.Authority, Auth: o.Auth, Logger: s.opts.Logger, OnIssued: o.OnIssued,
+		Authority: o.Authority, Auth: o.Auth, Logger: s.opts.Logger, OnIssued: onIssued,
 	}))
 	return srv
 }

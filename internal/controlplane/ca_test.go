@@ -12,7 +12,7 @@ import (
 )
 
 // TestCAEndpoint: a control plane with a CA serves CSRs over TLS on its own
-// port, and reports every certificate issued.
+// port, and reports and counts every certificate issued.
 func TestCAEndpoint(t *testing.T) {
 	dir := t.TempDir()
 	auth, err := ca.LoadOrCreate(filepath.Join(dir, "ca"), ca.Options{})
@@ -67,5 +67,8 @@ func TestCAEndpoint(t *testing.T) {
 		}
 	default:
 		t.Error("OnIssued was not called")
+	}
+	if got := scrape(t, s)["citadel_server_success_cert_issuance_count"]; got != 1 {
+		t.Errorf("certificates issued metric = %v, want 1", got)
 	}
 }

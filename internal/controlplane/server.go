@@ -15,11 +15,11 @@ import (
 	"time"
 
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/halyard-mesh/halyard/internal/adscache"
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
@@ -47,11 +47,13 @@ type Options struct {
 // Server is the control plane. Create it with New, feed it with SetConfig and
 // SetPods, and run it with Run.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	cache  *sharedMarshalCache
-	syncz  *syncTracker
-	pusher *pusher
+	opts    Options
+	log     *slog.Logger
+	cache   *adscache.Cache
+	syncz   *syncTracker
+	pusher  *pusher
+	metrics *Metrics
+	extra   *http.ServeMux // handlers mounted with Handle
 
 	xdsLn, adminLn, caLn net.Listener
 	ready                chan struct{}
@@ -69,17 +71,36 @@ func New(opts Options) *Server {
 		opts.DomainSuffix = registry.DefaultDomainSuffix
 	}
 	log := opts.Logger.With("component", "controlplane")
-	snapshots := newSharedMarshalCache(cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}))
+	snapshots := adscache.New(log)
 	tracker := newSyncTracker(opts.Now)
+	p := newPusher(snapshots, tracker, opts.DomainSuffix, log)
+	tracker.metrics = newMetrics(gauges{
+		connected:   tracker.connected,
+		services:    func() float64 { return float64(p.counts().services) },
+		virtualSvcs: func() float64 { return float64(p.counts().virtualServices) },
+	})
 	return &Server{
-		opts:   opts,
-		log:    log,
-		cache:  snapshots,
-		syncz:  tracker,
-		pusher: newPusher(snapshots, tracker, opts.DomainSuffix, log),
-		ready:  make(chan struct{}),
+		opts:    opts,
+		log:     log,
+		cache:   snapshots,
+		syncz:   tracker,
+		pusher:  p,
+		metrics: tracker.metrics,
+		extra:   http.NewServeMux(),
+		ready:   make(chan struct{}),
 	}
 }
+
+// Metrics returns the control plane's metrics, for the components that
+// count into them (the CA, the config watcher).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Handle mounts an extra handler on the admin address (the web UI). Call
+// it before Run; patterns follow http.ServeMux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.extra.Handle(pattern, h) }
+
+// Config returns the configuration in force (nil before the first).
+func (s *Server) Config() *config.Snapshot { return s.pusher.config() }
 
 // SetConfig replaces the served configuration with a validated snapshot.
 // The caller keeps calling it only with good snapshots, so the mesh keeps the
@@ -173,11 +194,3 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	return err
 }
-
-// cacheLogger adapts slog to go-control-plane's logger interface.
-type cacheLogger struct{ l *slog.Logger }
-
-func (c cacheLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Infof(f string, a ...any)  { c.l.Debug(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Errorf(f string, a ...any) { c.l.Error(fmt.Sprintf(f, a...)) }

@@ -19,6 +19,7 @@ type State struct {
 	XDSAddress   string     `json:"xdsAddress"`
 	AdminAddress string     `json:"adminAddress"`
 	CAAddress    string     `json:"caAddress,omitempty"`
+	DashboardURL string     `json:"dashboardUrl,omitempty"` // the web UI
 	Ready        bool       `json:"ready"`
 	Error        string     `json:"error,omitempty"`
 	Pods         []PodState `json:"pods"`

@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/controlplane"
+	"github.com/halyard-mesh/halyard/internal/dashboard"
 	"github.com/halyard-mesh/halyard/internal/local"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
@@ -109,15 +111,18 @@ func (m *mesh) run(ctx context.Context) error {
 	if err := m.cp.Listen(); err != nil {
 		return err
 	}
+	m.startDashboard(ctx, &bg)
 	cpDone := make(chan error, 1)
 	bg.Go(func() { cpDone <- m.cp.Run(ctx) })
 
 	m.state = local.State{
 		PID: os.Getpid(), StartedAt: m.started, ConfigPaths: m.opts.Paths,
 		XDSAddress: m.cp.XDSAddress(), AdminAddress: m.cp.AdminAddress(), CAAddress: m.cp.CAAddress(),
+		DashboardURL: "http://" + m.cp.AdminAddress() + dashboard.Path,
 	}
 	m.writeState()
 	defer local.RemoveState(m.opts.StateDir)
+	defer os.Remove(filepath.Join(m.opts.StateDir, PrometheusTargetsFile))
 
 	runner, err := local.New(ctx, local.Options{
 		StateDir: m.opts.StateDir, WorkDir: m.opts.WorkDir, ProxyBinary: m.opts.ProxyBinary,
@@ -185,6 +190,7 @@ func (m *mesh) refuseSecondMesh() error {
 func (m *mesh) configChanged(cfg *config.Snapshot, diags []config.Diagnostic) {
 	m.printDiagnostics(diags)
 	if cfg == nil {
+		m.cp.Metrics().ConfigRejected()
 		m.printf("config rejected: keeping the last good configuration\n")
 		return
 	}
@@ -253,5 +259,8 @@ func (m *mesh) writeState() {
 	}
 	if err := local.WriteState(m.opts.StateDir, &m.state); err != nil {
 		m.opts.Logger.Error("write state", "error", err)
+	}
+	if err := WritePrometheusTargets(m.opts.StateDir, &m.state); err != nil {
+		m.opts.Logger.Error("write prometheus targets", "error", err)
 	}
 }
