@@ -63,6 +63,7 @@ func run(args []string) error {
 	debugHeaders := fs.String("debug-headers", "request", "when responses carry x-halyard-reason (response flags and why the proxy ended, delayed or retried the request): request (when the request has x-halyard-debug: 1), always or never")
 	md := metadataFlag{}
 	fs.Var(md, "metadata", "node metadata KEY=VALUE (repeatable)")
+	idFlags := addIdentityFlags(fs)
 	if err := parseAndApply(fs, args, concurrency, gcPercent); err != nil {
 		return err
 	}
@@ -78,6 +79,10 @@ func run(args []string) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	id, err := newIdentity(idFlags, md, log)
+	if err != nil {
+		return err
+	}
 
 	meta := make(map[string]any, len(md))
 	for k, v := range md {
@@ -114,9 +119,17 @@ func run(args []string) error {
 	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr, "admin", adminLn.Addr().String())
 
 	adminErr := make(chan error, 1)
-	go func() { adminErr <- admin.Serve(ctx, adminLn, withProfiling(admin.Handler(p)), log) }()
+	go func() { adminErr <- admin.Serve(ctx, adminLn, withCerts(withProfiling(admin.Handler(p)), id), log) }()
+	idDone := make(chan struct{})
+	go func() {
+		defer close(idDone)
+		if id != nil {
+			_ = id.Run(ctx)
+		}
+	}()
 	runErr := p.Run(ctx)
 	stop()
+	<-idDone
 	if err := <-adminErr; err != nil && runErr == nil {
 		runErr = fmt.Errorf("admin: %w", err)
 	}

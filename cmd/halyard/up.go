@@ -23,6 +23,10 @@ type upFlags struct {
 	adminAddress string
 	proxyBinary  string
 	readyTimeout time.Duration
+	caAddress    string
+	caCerts      string
+	trustDomain  string
+	certTTL      time.Duration
 }
 
 func newUpCommand(g *globals) *cobra.Command {
@@ -52,6 +56,10 @@ configuration keeps being served. Ctrl-C stops everything.`,
 	cmd.Flags().StringVar(&f.adminAddress, "admin-address", "127.0.0.1:15014", "control plane admin HTTP listen address")
 	cmd.Flags().StringVar(&f.proxyBinary, "proxy-binary", "", "path of halyard-proxy (default: next to halyard, then PATH)")
 	cmd.Flags().DurationVar(&f.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for every workload to become ready")
+	cmd.Flags().StringVar(&f.caAddress, "ca-address", "127.0.0.1:15012", "certificate authority (IstioCertificateService over TLS) listen address")
+	cmd.Flags().StringVar(&f.caCerts, "cacerts", "", "directory with a plugged-in CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); default: a self-signed root kept in the state directory")
+	cmd.Flags().StringVar(&f.trustDomain, "trust-domain", "cluster.local", "trust domain of the workload identities (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)")
+	cmd.Flags().DurationVar(&f.certTTL, "workload-cert-ttl", 24*time.Hour, "lifetime of workload certificates; sidecars renew them at half of it")
 	return cmd
 }
 
@@ -70,10 +78,20 @@ func upForeground(cmd *cobra.Command, g *globals, f *upFlags) error {
 			return fmt.Errorf("up: %w", err)
 		}
 	}
+	caCerts := f.caCerts
+	if caCerts != "" {
+		if caCerts, err = filepath.Abs(caCerts); err != nil {
+			return fmt.Errorf("up: %w", err)
+		}
+	}
+	if f.certTTL < time.Second {
+		return fmt.Errorf("up: --workload-cert-ttl %s: want at least 1s", f.certTTL)
+	}
 	wd, _ := os.Getwd()
 	return localmesh.Run(cmd.Context(), localmesh.Options{
 		Paths: paths, StateDir: g.stateDir, WorkDir: wd,
 		XDSAddress: f.xdsAddress, AdminAddress: f.adminAddress,
+		CAAddress: f.caAddress, CACertsDir: caCerts, TrustDomain: f.trustDomain, WorkloadCertTTL: f.certTTL,
 		ProxyBinary: proxy, PathPrefix: []string{filepath.Dir(self)},
 		ReadyTimeout: f.readyTimeout, Out: cmd.OutOrStdout(), Logger: g.logger(), Getenv: g.getenv,
 	})

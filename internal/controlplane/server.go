@@ -40,6 +40,8 @@ type Options struct {
 	Logger       *slog.Logger
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// CA, when set, serves workload certificates (see ca.go).
+	CA *CAOptions
 }
 
 // Server is the control plane. Create it with New, feed it with SetConfig and
@@ -53,8 +55,8 @@ type Server struct {
 	metrics *Metrics
 	extra   *http.ServeMux // handlers mounted with Handle
 
-	xdsLn, adminLn net.Listener
-	ready          chan struct{}
+	xdsLn, adminLn, caLn net.Listener
+	ready                chan struct{}
 }
 
 // New returns a control plane that is not yet listening.
@@ -121,6 +123,11 @@ func (s *Server) Listen() error {
 		s.xdsLn.Close()
 		return fmt.Errorf("controlplane: admin listener: %w", err)
 	}
+	if err = s.listenCA(); err != nil {
+		s.xdsLn.Close()
+		s.adminLn.Close()
+		return err
+	}
 	return nil
 }
 
@@ -148,16 +155,21 @@ func (s *Server) Run(ctx context.Context) error {
 	admin := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- grpcServer.Serve(s.xdsLn) }()
+	var caServer *grpc.Server
+	if s.caLn != nil {
+		caServer = s.newCAServer()
+		wg.Go(func() { errs <- caServer.Serve(s.caLn) })
+	}
 	go func() {
 		defer wg.Done()
 		if err := admin.Serve(s.adminLn); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
 		}
 	}()
-	s.log.Info("control plane serving", "xds", s.XDSAddress(), "admin", s.AdminAddress())
+	s.log.Info("control plane serving", "xds", s.XDSAddress(), "admin", s.AdminAddress(), "ca", s.CAAddress())
 	close(s.ready)
 
 	var err error
@@ -175,6 +187,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-stopped:
 	case <-shutdownCtx.Done():
 		grpcServer.Stop()
+	}
+	if caServer != nil {
+		caServer.Stop() // CSRs are short unary calls
 	}
 	wg.Wait()
 	return err

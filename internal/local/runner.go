@@ -28,9 +28,12 @@ type Options struct {
 	XDSAddress  string   // the control plane's ADS address
 	PathPrefix  []string // searched before PATH for container commands
 	Clients     []ClientPod
-	Logger      *slog.Logger
-	Now         func() time.Time
-	Getenv      func(string) string // the host environment (os.Getenv)
+	// Identity, when set, gives every sidecar a bootstrap token and the
+	// CA's address so it obtains a workload certificate.
+	Identity *SidecarIdentity
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Getenv   func(string) string // the host environment (os.Getenv)
 	// OnPods receives the full pod list whenever it or a pod's readiness
 	// changes. Calls are serialised and coalesced: the last call has the
 	// latest state.

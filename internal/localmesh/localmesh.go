@@ -32,6 +32,15 @@ type Options struct {
 	WorkDir      string
 	XDSAddress   string
 	AdminAddress string
+	CAAddress    string // the CA's TLS gRPC address
+	// CACertsDir, when set, holds a plugged-in CA in Istio's cacerts
+	// layout; otherwise a self-signed root is kept in StateDir/ca.
+	CACertsDir      string
+	TrustDomain     string        // cluster.local by default
+	WorkloadCertTTL time.Duration // 24h by default
+	// OnCertIssued, when set, is called with the SPIFFE ID of every
+	// workload certificate the CA issues.
+	OnCertIssued func(spiffeID string)
 	ProxyBinary  string
 	PathPrefix   []string
 	ReadyTimeout time.Duration // how long to wait for every pod before saying so
@@ -91,8 +100,13 @@ func (m *mesh) run(ctx context.Context) error {
 		return fmt.Errorf("up: the configuration has errors (see above)")
 	}
 
+	meshCA, err := newMeshCA(m.opts)
+	if err != nil {
+		return err
+	}
 	m.cp = controlplane.New(controlplane.Options{
 		XDSAddress: m.opts.XDSAddress, AdminAddress: m.opts.AdminAddress, Logger: m.opts.Logger,
+		CA: meshCA.controlPlaneOptions(m.opts.CAAddress),
 	})
 	if err := m.cp.Listen(); err != nil {
 		return err
@@ -103,7 +117,7 @@ func (m *mesh) run(ctx context.Context) error {
 
 	m.state = local.State{
 		PID: os.Getpid(), StartedAt: m.started, ConfigPaths: m.opts.Paths,
-		XDSAddress: m.cp.XDSAddress(), AdminAddress: m.cp.AdminAddress(),
+		XDSAddress: m.cp.XDSAddress(), AdminAddress: m.cp.AdminAddress(), CAAddress: m.cp.CAAddress(),
 		DashboardURL: "http://" + m.cp.AdminAddress() + dashboard.Path,
 	}
 	m.writeState()
@@ -114,7 +128,8 @@ func (m *mesh) run(ctx context.Context) error {
 		StateDir: m.opts.StateDir, WorkDir: m.opts.WorkDir, ProxyBinary: m.opts.ProxyBinary,
 		XDSAddress: m.cp.XDSAddress(), PathPrefix: m.opts.PathPrefix,
 		Clients: []local.ClientPod{ExecClient}, Logger: m.opts.Logger, Getenv: m.opts.Getenv,
-		OnPods: m.podsChanged, OnEvent: m.podEvent,
+		Identity: meshCA.sidecarIdentity(m.cp.CAAddress()),
+		OnPods:   m.podsChanged, OnEvent: m.podEvent,
 	})
 	if err != nil {
 		return err
@@ -123,7 +138,7 @@ func (m *mesh) run(ctx context.Context) error {
 	defer runner.Wait()
 	defer cancel()
 
-	m.printf("control plane: xds %s, admin http://%s\n", m.cp.XDSAddress(), m.cp.AdminAddress())
+	m.printf("control plane: xds %s, admin http://%s, ca %s (%s)\n", m.cp.XDSAddress(), m.cp.AdminAddress(), m.cp.CAAddress(), caSource(m.opts))
 	m.cp.SetConfig(cfg)
 	if err := runner.Apply(cfg); err != nil {
 		return fmt.Errorf("up: %w", err)

@@ -28,9 +28,10 @@ type mesh struct {
 
 // startMesh copies the files (name -> content; a content starting with
 // "@" names a file to copy from the repository) into a fresh config
-// directory and starts a mesh on free ports. It is stopped when the test ends,
-// and the test fails if any of its processes outlives `halyard down`.
-func startMesh(t *testing.T, files map[string]string) *mesh {
+// directory and starts a mesh on free ports, with extra flags for `halyard
+// up`. It is stopped when the test ends, and the test fails if any of its
+// processes outlives `halyard down`.
+func startMesh(t *testing.T, files map[string]string, upFlags ...string) *mesh {
 	t.Helper()
 	m := &mesh{t: t, dir: filepath.Join(t.TempDir(), "config"), stateDir: filepath.Join(t.TempDir(), "state")}
 	if err := os.MkdirAll(m.dir, 0o755); err != nil {
@@ -46,8 +47,10 @@ func startMesh(t *testing.T, files map[string]string) *mesh {
 		}
 		m.write(name, content)
 	}
-	out, err := m.halyard(context.Background(), "up", "-d", "-f", m.dir,
-		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ready-timeout", "60s")
+	args := append([]string{"up", "-d", "-f", m.dir,
+		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ca-address", "127.0.0.1:0", "--ready-timeout", "60s"},
+		upFlags...)
+	out, err := m.halyard(context.Background(), args...)
 	if err != nil {
 		t.Fatalf("halyard up -d: %v\n%s", err, out)
 	}
