@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -58,10 +59,12 @@ func run(args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	drain := fs.Duration("drain-timeout", 5*time.Second, "how long removed listeners drain in-flight requests")
 	concurrency := fs.Int("concurrency", 1, "worker threads (GOMAXPROCS); 0 uses every core")
+	gcPercent := fs.Int("gc-percent", 25, "heap growth between garbage collections, in percent of the live heap (Go's GOGC): lower saves memory, costs CPU; 0 leaves the runtime default ($GOGC)")
 	debugHeaders := fs.String("debug-headers", "request", "when responses carry x-halyard-reason (response flags and why the proxy ended, delayed or retried the request): request (when the request has x-halyard-debug: 1), always or never")
 	md := metadataFlag{}
 	fs.Var(md, "metadata", "node metadata KEY=VALUE (repeatable)")
-	if err := parseAndApply(fs, args, concurrency); err != nil {
+	idFlags := addIdentityFlags(fs)
+	if err := parseAndApply(fs, args, concurrency, gcPercent); err != nil {
 		return err
 	}
 	if *nodeID == "" {
@@ -76,6 +79,10 @@ func run(args []string) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	id, err := newIdentity(idFlags, md, log)
+	if err != nil {
+		return err
+	}
 
 	meta := make(map[string]any, len(md))
 	for k, v := range md {
@@ -112,9 +119,17 @@ func run(args []string) error {
 	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr, "admin", adminLn.Addr().String())
 
 	adminErr := make(chan error, 1)
-	go func() { adminErr <- admin.Serve(ctx, adminLn, withProfiling(admin.Handler(p)), log) }()
+	go func() { adminErr <- admin.Serve(ctx, adminLn, withCerts(withProfiling(admin.Handler(p)), id), log) }()
+	idDone := make(chan struct{})
+	go func() {
+		defer close(idDone)
+		if id != nil {
+			_ = id.Run(ctx)
+		}
+	}()
 	runErr := p.Run(ctx)
 	stop()
+	<-idDone
 	if err := <-adminErr; err != nil && runErr == nil {
 		runErr = fmt.Errorf("admin: %w", err)
 	}
@@ -123,12 +138,15 @@ func run(args []string) error {
 }
 
 // parseAndApply parses the flags and sets the number of worker threads.
-func parseAndApply(fs *flag.FlagSet, args []string, concurrency *int) error {
+func parseAndApply(fs *flag.FlagSet, args []string, concurrency, gcPercent *int) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *concurrency > 0 {
 		runtime.GOMAXPROCS(*concurrency)
+	}
+	if *gcPercent > 0 {
+		debug.SetGCPercent(*gcPercent)
 	}
 	return nil
 }

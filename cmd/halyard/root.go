@@ -30,6 +30,8 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		newUpCommand(g),
 		newDownCommand(g),
 		newExecCommand(g),
+		newDashboardCommand(g),
+		newTapCommand(g),
 		newSampleCommand(g),
 		newVersionCommand(),
 		newInitCommand(),

@@ -28,6 +28,10 @@ type upFlags struct {
 	capture      string
 	podCIDR      string
 	serviceCIDR  string
+	caAddress    string
+	caCerts      string
+	trustDomain  string
+	certTTL      time.Duration
 }
 
 func newUpCommand(g *globals) *cobra.Command {
@@ -60,6 +64,10 @@ configuration keeps being served. Ctrl-C stops everything.`,
 	cmd.Flags().StringVar(&f.capture, "capture", localmesh.CaptureAuto, "how apps reach their sidecar: auto (transparent on Linux as root, else explicit), transparent (own network namespace per pod, traffic captured) or explicit (HTTP_PROXY)")
 	cmd.Flags().StringVar(&f.podCIDR, "pod-cidr", podnet.DefaultPodCIDR.String(), "transparent mode: pod addresses (the bridge takes the first)")
 	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", podnet.DefaultServiceCIDR.String(), "transparent mode: service virtual IPs")
+	cmd.Flags().StringVar(&f.caAddress, "ca-address", "127.0.0.1:15012", "certificate authority (IstioCertificateService over TLS) listen address")
+	cmd.Flags().StringVar(&f.caCerts, "cacerts", "", "directory with a plugged-in CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); default: a self-signed root kept in the state directory")
+	cmd.Flags().StringVar(&f.trustDomain, "trust-domain", "cluster.local", "trust domain of the workload identities (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)")
+	cmd.Flags().DurationVar(&f.certTTL, "workload-cert-ttl", 24*time.Hour, "lifetime of workload certificates; sidecars renew them at half of it")
 	return cmd
 }
 
@@ -86,11 +94,21 @@ func upForeground(cmd *cobra.Command, g *globals, f *upFlags) error {
 	if err != nil {
 		return fmt.Errorf("up: --service-cidr: %w", err)
 	}
+	caCerts := f.caCerts
+	if caCerts != "" {
+		if caCerts, err = filepath.Abs(caCerts); err != nil {
+			return fmt.Errorf("up: %w", err)
+		}
+	}
+	if f.certTTL < time.Second {
+		return fmt.Errorf("up: --workload-cert-ttl %s: want at least 1s", f.certTTL)
+	}
 	wd, _ := os.Getwd()
 	return localmesh.Run(cmd.Context(), localmesh.Options{
 		Paths: paths, StateDir: g.stateDir, WorkDir: wd,
 		Capture: f.capture, PodCIDR: podCIDR, ServiceCIDR: serviceCIDR, PodExec: []string{self, "pod-exec"},
 		XDSAddress: f.xdsAddress, AdminAddress: f.adminAddress,
+		CAAddress: f.caAddress, CACertsDir: caCerts, TrustDomain: f.trustDomain, WorkloadCertTTL: f.certTTL,
 		ProxyBinary: proxy, PathPrefix: []string{filepath.Dir(self)},
 		ReadyTimeout: f.readyTimeout, Out: cmd.OutOrStdout(), Logger: g.logger(), Getenv: g.getenv,
 	})

@@ -31,8 +31,16 @@ func (h *harness) controlPlane(ctx context.Context) (*ControlPlaneResult, error)
 		}
 		child.stop(grace)
 	}()
-	h.log.Info("control plane: connecting ADS clients", "clients", spec.Proxies())
-	f, err := dialFleet(ctx, child.hello.XDS, cpsim.ProxyIDs(spec))
+	// One proxy is a real sidecar, to measure its memory with the whole
+	// mesh's config; the others are simulated clients.
+	ids := cpsim.ProxyIDs(spec)
+	sidecar, err := h.startScaleSidecar(child.hello.XDS, ids[0])
+	if err != nil {
+		return nil, err
+	}
+	defer sidecar.stop(5 * time.Second)
+	h.log.Info("control plane: connecting ADS clients", "clients", len(ids)-1, "sidecars", 1)
+	f, err := dialFleet(ctx, child.hello.XDS, ids[1:])
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +74,9 @@ func (h *harness) controlPlane(ctx context.Context) (*ControlPlaneResult, error)
 		}
 	}
 	res.PeakRSSMB = float64(peak) / 1e6
+	if res.Change.complete() {
+		res.Sidecar = h.measureScaleSidecar(ctx, child.hello.Admin, sidecar, ids[0])
+	}
 	return res, nil
 }
 

@@ -126,7 +126,7 @@ func (h *harness) startMesh(ctx context.Context, cl *cleanups, o meshOptions) (*
 	}
 	cl.add(func() { h.stopMesh(stateDir) })
 	argv := pinned(o.UpCPUs, h.tools.Halyard, "--state-dir", stateDir, "up", "-d", "-f", cfgDir,
-		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0",
+		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ca-address", "127.0.0.1:0",
 		"--proxy-binary", proxyBin, "--ready-timeout", "60s",
 		"--capture", "explicit") // the bench measures the explicit-mode path
 	upCtx, cancel := context.WithTimeout(ctx, 90*time.Second)

@@ -109,6 +109,16 @@ type ControlPlaneResult struct {
 	Change      Convergence `json:"change"`
 	PeakRSSMB   float64     `json:"peakRssMB"`
 	Profile     *Profile    `json:"profile,omitempty"` // CPU profile of the first seconds of the initial sync
+	// Sidecar is the real sidecar among the proxies, once it has every
+	// type of the changed config (nil when the pushes did not complete).
+	Sidecar *ScaleSidecar `json:"sidecar,omitempty"`
+}
+
+// ScaleSidecar is a real sidecar synced with the whole synthetic mesh.
+type ScaleSidecar struct {
+	Synced    bool    `json:"synced"` // every type ACKed at the control plane's latest version
+	PeakRSSMB float64 `json:"peakRssMB"`
+	Error     string  `json:"error,omitempty"`
 }
 
 // Convergence is how long proxies took to ACK a push, from the moment the

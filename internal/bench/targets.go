@@ -15,6 +15,7 @@ const (
 	maxChangeP99Ms       = 1000.0
 	maxInitialSyncMs     = 10000.0
 	maxControlPlaneRSSMB = 500.0
+	maxScaleSidecarRSSMB = 40.0 // a sidecar with the whole synthetic mesh's config
 	// latencyFloorMs is the smallest added latency used as a ratio's
 	// denominator: fortio's histogram resolution in the harness (10 µs).
 	latencyFloorMs = 0.01
@@ -156,9 +157,19 @@ func controlPlaneTargets(cp *ControlPlaneResult, size string) []Target {
 	changeName := fmt.Sprintf("Control plane: P99 convergence of a change, %s", size)
 	syncName := fmt.Sprintf("Control plane: initial sync of all %s", size)
 	rssName := "Control plane: peak RSS"
+	sidecarName := fmt.Sprintf("Peak RSS of a sidecar with the config of %s", size)
 	changeLimit, syncLimit, rssLimit := fmt.Sprintf("%.0f ms", maxChangeP99Ms), fmt.Sprintf("%.0f ms", maxInitialSyncMs), fmt.Sprintf("%.0f MB", maxControlPlaneRSSMB)
+	sidecarLimit := fmt.Sprintf("%.0f MB", maxScaleSidecarRSSMB)
 	if cp == nil {
-		return []Target{notRun(changeName, changeLimit), notRun(syncName, syncLimit), notRun(rssName, rssLimit)}
+		return []Target{notRun(changeName, changeLimit), notRun(syncName, syncLimit), notRun(rssName, rssLimit), notRun(sidecarName, sidecarLimit)}
+	}
+	sidecar := notRun(sidecarName, sidecarLimit)
+	if sc := cp.Sidecar; sc != nil {
+		sidecar = Target{Name: sidecarName, Measured: fmt.Sprintf("%.1f MB", sc.PeakRSSMB), Limit: sidecarLimit,
+			Status: status(sc.Synced && sc.PeakRSSMB <= maxScaleSidecarRSSMB)}
+		if !sc.Synced {
+			sidecar.Measured = "not synced: " + sc.Error
+		}
 	}
 	change, sync := cp.Change, cp.InitialSync
 	return []Target{
@@ -167,6 +178,7 @@ func controlPlaneTargets(cp *ControlPlaneResult, size string) []Target {
 		{Name: syncName, Measured: convergenceSummary(sync, sync.Max, "all"), Limit: syncLimit,
 			Status: status(sync.complete() && sync.Max <= maxInitialSyncMs)},
 		{Name: rssName, Measured: fmt.Sprintf("%.0f MB", cp.PeakRSSMB), Limit: rssLimit, Status: status(cp.PeakRSSMB <= maxControlPlaneRSSMB)},
+		sidecar,
 	}
 }
 

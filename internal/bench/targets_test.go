@@ -91,11 +91,16 @@ func TestResourceTargets(t *testing.T) {
 
 func TestControlPlaneTargets(t *testing.T) {
 	done := Convergence{P50: 300, P99: 900, Max: 950, Converged: 2000, Total: 2000}
-	cp := &ControlPlaneResult{Proxies: 2000, InitialSync: done, Change: done, PeakRSSMB: 400}
+	cp := &ControlPlaneResult{Proxies: 2000, InitialSync: done, Change: done, PeakRSSMB: 400,
+		Sidecar: &ScaleSidecar{Synced: true, PeakRSSMB: 31.5}}
 	for _, tg := range controlPlaneTargets(cp, "2000 proxies") {
 		if tg.Status != StatusPass {
 			t.Errorf("%+v", tg)
 		}
+	}
+	cp.Sidecar = &ScaleSidecar{Error: "not synced after 2m0s"}
+	if tg := controlPlaneTargets(cp, "2000 proxies")[3]; tg.Status != StatusFail || tg.Measured != "not synced: not synced after 2m0s" {
+		t.Errorf("unsynced sidecar: %+v", tg)
 	}
 	cp.InitialSync = Convergence{Max: 22000, Converged: 213, Total: 2000, Aborted: "rss"}
 	cp.Change = Convergence{}

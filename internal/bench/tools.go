@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/halyard-mesh/halyard/internal/buildflags"
 )
 
 // modulePath is the main module whose binaries the bench builds.
@@ -95,14 +97,17 @@ func (h *harness) prepareTools(ctx context.Context) error {
 		if t.HAProxy, err = h.findHAProxy(ctx); err != nil {
 			return err
 		}
-		t.Fortio, t.Halyard, t.Proxy = filepath.Join(bin, "fortio"), filepath.Join(bin, "halyard"), filepath.Join(bin, "halyard-proxy")
+		t.Fortio, t.Halyard = filepath.Join(bin, "fortio"), filepath.Join(bin, "halyard")
 		if err := h.build(ctx, filepath.Join(h.opts.RepoDir, "tools"), t.Fortio, fortioPackage); err != nil {
 			return err
 		}
-		if err := h.build(ctx, h.opts.RepoDir, t.Proxy, h.opts.ProxyPackage); err != nil {
-			return err
-		}
 		pkgs = append(pkgs, "./cmd/halyard")
+	}
+	// Both halves run the sidecar: the control-plane run syncs one real
+	// sidecar with the whole synthetic mesh.
+	t.Proxy = filepath.Join(bin, "halyard-proxy")
+	if err := h.build(ctx, h.opts.RepoDir, t.Proxy, h.opts.ProxyPackage); err != nil {
+		return err
 	}
 	if !h.opts.SkipControlPlane {
 		pkgs = append(pkgs, "./internal/bench/cpserver")
@@ -120,8 +125,9 @@ func (h *harness) build(ctx context.Context, dir, out string, pkgs ...string) er
 	h.log.Info("building", "dir", dir, "packages", pkgs)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	argv := append([]string{h.tools.Go, "build", "-o", out}, pkgs...)
-	if log, err := runCommand(ctx, argv, os.Environ(), dir); err != nil {
+	argv := append(append([]string{h.tools.Go, "build"}, buildflags.Args...), "-o", out)
+	argv = append(argv, pkgs...)
+	if log, err := runCommand(ctx, argv, append(os.Environ(), buildflags.Env...), dir); err != nil {
 		return fmt.Errorf("bench: go build %s (in %s): %w\n%s", strings.Join(pkgs, " "), dir, err, tail(log, 4000))
 	}
 	return nil

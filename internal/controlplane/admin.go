@@ -10,8 +10,13 @@ import (
 //	GET /ready               200 once serving
 //	GET /debug/syncz         every proxy's push, ACK and NACK state
 //	GET /debug/registry      services and their endpoints
+//	GET /metrics             the control plane's metrics (Prometheus text)
+//
+// and whatever was mounted with Handle.
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/", s.extra)
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

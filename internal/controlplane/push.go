@@ -1,15 +1,14 @@
 package controlplane
 
 import (
-	"context"
 	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/halyard-mesh/halyard/internal/adscache"
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
 	"github.com/halyard-mesh/halyard/internal/xds"
@@ -18,7 +17,7 @@ import (
 // pusher recomputes the registry and every proxy's snapshot whenever the
 // config or the pods change, and sets the snapshots that changed.
 type pusher struct {
-	cache        *sharedMarshalCache
+	cache        *adscache.Cache
 	syncz        *syncTracker
 	domainSuffix string
 	log          *slog.Logger
@@ -30,7 +29,7 @@ type pusher struct {
 	versions map[string]string // node ID -> versions last set, joined
 }
 
-func newPusher(c *sharedMarshalCache, s *syncTracker, domainSuffix string, log *slog.Logger) *pusher {
+func newPusher(c *adscache.Cache, s *syncTracker, domainSuffix string, log *slog.Logger) *pusher {
 	return &pusher{cache: c, syncz: s, domainSuffix: domainSuffix, log: log, versions: map[string]string{}}
 }
 
@@ -46,6 +45,28 @@ func (p *pusher) setPods(pods []registry.Pod) {
 	defer p.mu.Unlock()
 	p.pods = pods
 	p.pushLocked()
+}
+
+func (p *pusher) config() *config.Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
+}
+
+type counts struct{ services, virtualServices int }
+
+// counts returns the sizes the metrics report.
+func (p *pusher) counts() counts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var c counts
+	if p.current != nil {
+		c.services = len(p.current.Services)
+	}
+	if p.cfg != nil {
+		c.virtualServices = len(p.cfg.VirtualServices)
+	}
+	return c
 }
 
 func (p *pusher) model() *registry.Model {
@@ -71,7 +92,7 @@ func (p *pusher) pushLocked() {
 		Mesh:             p.cfg.Mesh,
 		Sidecars:         p.cfg.Sidecars,
 	}
-	p.cache.newGeneration()
+	p.cache.NewGeneration()
 	builder := xds.NewBuilder(in)
 	seen := map[string]bool{}
 	var proxies []*registry.Pod
@@ -81,44 +102,40 @@ func (p *pusher) pushLocked() {
 			proxies = append(proxies, pod)
 		}
 	}
-	snaps := make([]*cache.Snapshot, len(proxies))
+	cfgs := make([]*xds.ProxyConfig, len(proxies))
 	errs := make([]error, len(proxies))
-	parallel(len(proxies), func(i int) { snaps[i], errs[i] = builder.Snapshot(proxies[i]) })
+	parallel(len(proxies), func(i int) { cfgs[i], errs[i] = builder.Config(proxies[i]) })
 	for i, pod := range proxies {
-		p.setSnapshot(pod.ProxyID, snaps[i], errs[i])
+		p.setProxyConfig(pod.ProxyID, cfgs[i], errs[i])
 	}
 	for id := range p.versions {
 		if !seen[id] {
-			p.cache.ClearSnapshot(id)
+			p.cache.Clear(id)
 			delete(p.versions, id)
 			p.syncz.forget(id)
 		}
 	}
 }
 
-// setSnapshot sets one proxy's snapshot. A proxy whose config could not be
-// generated keeps its previous snapshot; the error is logged and shown in
+// setProxyConfig sets one proxy's configuration. A proxy whose config could
+// not be generated keeps its previous one; the error is logged and shown in
 // the sync status.
-func (p *pusher) setSnapshot(id string, snap *cache.Snapshot, err error) {
+func (p *pusher) setProxyConfig(id string, cfg *xds.ProxyConfig, err error) {
 	if err != nil {
 		p.log.Error("xds generation failed; proxy keeps its previous config", "proxy", id, "error", err)
 		p.syncz.generationFailed(id, err)
 		return
 	}
-	versions := xds.Versions(snap)
+	versions := cfg.Versions()
 	version := strings.Join([]string{versions[resource.ListenerType], versions[resource.RouteType],
 		versions[resource.ClusterType], versions[resource.EndpointType]}, "/")
 	if p.versions[id] == version {
 		return
 	}
-	if err := p.cache.SetSnapshot(context.Background(), id, snap); err != nil {
-		p.log.Error("set snapshot", "proxy", id, "error", err)
-		p.syncz.generationFailed(id, err)
-		return
-	}
+	p.cache.SetConfig(id, cfg)
 	p.versions[id] = version
 	p.syncz.pushed(id, versions)
-	p.log.Debug("snapshot set", "proxy", id, "version", version)
+	p.log.Debug("config set", "proxy", id, "version", version)
 }
 
 // parallel runs f(0..n-1) on as many goroutines as there are CPUs and

@@ -15,11 +15,11 @@ import (
 	"time"
 
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/halyard-mesh/halyard/internal/adscache"
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
@@ -40,19 +40,23 @@ type Options struct {
 	Logger       *slog.Logger
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// CA, when set, serves workload certificates (see ca.go).
+	CA *CAOptions
 }
 
 // Server is the control plane. Create it with New, feed it with SetConfig and
 // SetPods, and run it with Run.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	cache  *sharedMarshalCache
-	syncz  *syncTracker
-	pusher *pusher
+	opts    Options
+	log     *slog.Logger
+	cache   *adscache.Cache
+	syncz   *syncTracker
+	pusher  *pusher
+	metrics *Metrics
+	extra   *http.ServeMux // handlers mounted with Handle
 
-	xdsLn, adminLn net.Listener
-	ready          chan struct{}
+	xdsLn, adminLn, caLn net.Listener
+	ready                chan struct{}
 }
 
 // New returns a control plane that is not yet listening.
@@ -67,17 +71,36 @@ func New(opts Options) *Server {
 		opts.DomainSuffix = registry.DefaultDomainSuffix
 	}
 	log := opts.Logger.With("component", "controlplane")
-	snapshots := newSharedMarshalCache(cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}))
+	snapshots := adscache.New(log)
 	tracker := newSyncTracker(opts.Now)
+	p := newPusher(snapshots, tracker, opts.DomainSuffix, log)
+	tracker.metrics = newMetrics(gauges{
+		connected:   tracker.connected,
+		services:    func() float64 { return float64(p.counts().services) },
+		virtualSvcs: func() float64 { return float64(p.counts().virtualServices) },
+	})
 	return &Server{
-		opts:   opts,
-		log:    log,
-		cache:  snapshots,
-		syncz:  tracker,
-		pusher: newPusher(snapshots, tracker, opts.DomainSuffix, log),
-		ready:  make(chan struct{}),
+		opts:    opts,
+		log:     log,
+		cache:   snapshots,
+		syncz:   tracker,
+		pusher:  p,
+		metrics: tracker.metrics,
+		extra:   http.NewServeMux(),
+		ready:   make(chan struct{}),
 	}
 }
+
+// Metrics returns the control plane's metrics, for the components that
+// count into them (the CA, the config watcher).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Handle mounts an extra handler on the admin address (the web UI). Call
+// it before Run; patterns follow http.ServeMux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.extra.Handle(pattern, h) }
+
+// Config returns the configuration in force (nil before the first).
+func (s *Server) Config() *config.Snapshot { return s.pusher.config() }
 
 // SetConfig replaces the served configuration with a validated snapshot.
 // The caller keeps calling it only with good snapshots, so the mesh keeps the
@@ -99,6 +122,11 @@ func (s *Server) Listen() error {
 	if s.adminLn, err = net.Listen("tcp", s.opts.AdminAddress); err != nil {
 		s.xdsLn.Close()
 		return fmt.Errorf("controlplane: admin listener: %w", err)
+	}
+	if err = s.listenCA(); err != nil {
+		s.xdsLn.Close()
+		s.adminLn.Close()
+		return err
 	}
 	return nil
 }
@@ -127,16 +155,21 @@ func (s *Server) Run(ctx context.Context) error {
 	admin := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- grpcServer.Serve(s.xdsLn) }()
+	var caServer *grpc.Server
+	if s.caLn != nil {
+		caServer = s.newCAServer()
+		wg.Go(func() { errs <- caServer.Serve(s.caLn) })
+	}
 	go func() {
 		defer wg.Done()
 		if err := admin.Serve(s.adminLn); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
 		}
 	}()
-	s.log.Info("control plane serving", "xds", s.XDSAddress(), "admin", s.AdminAddress())
+	s.log.Info("control plane serving", "xds", s.XDSAddress(), "admin", s.AdminAddress(), "ca", s.CAAddress())
 	close(s.ready)
 
 	var err error
@@ -155,14 +188,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-shutdownCtx.Done():
 		grpcServer.Stop()
 	}
+	if caServer != nil {
+		caServer.Stop() // CSRs are short unary calls
+	}
 	wg.Wait()
 	return err
 }
-
-// cacheLogger adapts slog to go-control-plane's logger interface.
-type cacheLogger struct{ l *slog.Logger }
-
-func (c cacheLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Infof(f string, a ...any)  { c.l.Debug(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
-func (c cacheLogger) Errorf(f string, a ...any) { c.l.Error(fmt.Sprintf(f, a...)) }

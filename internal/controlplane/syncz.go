@@ -15,7 +15,8 @@ import (
 // syncTracker records, per proxy, what was pushed, what was ACKed or NACKed,
 // and how long proxies took to converge on a pushed version.
 type syncTracker struct {
-	now func() time.Time
+	now     func() time.Time
+	metrics *Metrics // set once by New, before any stream
 
 	mu      sync.Mutex
 	streams map[int64]string // stream ID -> node ID
@@ -29,6 +30,8 @@ type ProxyStatus struct {
 	PushedAt        time.Time             `json:"pushedAt"`
 	Types           map[string]*TypeState `json:"types"` // by short type name: LDS, RDS, CDS, EDS
 	GenerationError string                `json:"generationError,omitempty"`
+
+	converged bool // the push at PushedAt was fully ACKed and observed
 }
 
 // TypeState is one xDS type's state for a proxy.
@@ -72,7 +75,7 @@ func (t *syncTracker) pushed(id string, versions map[string]string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.proxy(id)
-	p.PushedAt, p.GenerationError = t.now(), ""
+	p.PushedAt, p.GenerationError, p.converged = t.now(), "", false
 	for typeURL, v := range versions {
 		ts := p.typeState(typeURL)
 		if ts.Want != v {
@@ -85,6 +88,7 @@ func (t *syncTracker) generationFailed(id string, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.proxy(id).GenerationError = err.Error()
+	t.metrics.generationFailed()
 }
 
 func (t *syncTracker) forget(id string) {
@@ -112,6 +116,7 @@ func (t *syncTracker) request(log *slog.Logger, streamID int64, req *discovery.D
 	}
 	if e := req.GetErrorDetail(); e != nil {
 		ts.NackError = e.GetMessage()
+		t.metrics.rejected(req.GetTypeUrl())
 		log.Warn("proxy rejected config (NACK)", "proxy", id, "type", shortType(req.GetTypeUrl()), "error", e.GetMessage())
 		return
 	}
@@ -121,6 +126,10 @@ func (t *syncTracker) request(log *slog.Logger, streamID int64, req *discovery.D
 			ts.ConvergedAfter = t.now().Sub(p.PushedAt).String()
 		}
 	}
+	if !p.converged && !p.PushedAt.IsZero() && p.Synced() {
+		p.converged = true
+		t.metrics.converged(t.now().Sub(p.PushedAt))
+	}
 }
 
 func (t *syncTracker) response(streamID int64, resp *discovery.DiscoveryResponse) {
@@ -129,6 +138,20 @@ func (t *syncTracker) response(streamID int64, resp *discovery.DiscoveryResponse
 	if id, ok := t.streams[streamID]; ok {
 		t.proxy(id).typeState(resp.GetTypeUrl()).Sent = resp.GetVersionInfo()
 	}
+	t.metrics.pushed(resp.GetTypeUrl())
+}
+
+// connected counts the proxies with an open ADS stream.
+func (t *syncTracker) connected() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, p := range t.proxies {
+		if p.Connected {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 func (t *syncTracker) closed(streamID int64) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -35,6 +36,12 @@ type pod struct {
 	ready  bool
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// With a sidecar identity: called on every probe tick; the pod's
+	// private directory, removed when it stops; when the token was minted.
+	onTick  func()
+	privDir string
+	tokenAt time.Time
 }
 
 // proxyNodeID is the xDS node ID of a pod's sidecar, in Istio's format.
@@ -58,6 +65,12 @@ func (r *Runner) newPod(spec podSpec) (*pod, error) {
 		if err := r.addContainer(p, c); err != nil {
 			return p, err
 		}
+	}
+	if spec.Sidecar && r.opts.Identity != nil {
+		if err := r.writeToken(p); err != nil {
+			return p, err
+		}
+		p.privDir, p.onTick = r.podDir(p), func() { r.identityTick(p) }
 	}
 	if spec.Sidecar {
 		p.procs = append(p.procs, r.sidecarProc(p))
@@ -187,6 +200,9 @@ func (r *Runner) sidecarProc(p *pod) procSpec {
 		"--metadata", "WORKLOAD_NAME=" + p.spec.Workload,
 		"--metadata", "POD_NAME=" + p.spec.Name,
 	}
+	if r.opts.Identity != nil {
+		args = append(args, r.sidecarIdentityArgs(p)...)
+	}
 	ps := procSpec{
 		Name: p.spec.Name + "/halyard-proxy", Path: r.opts.ProxyBinary, Args: args,
 		Env: r.systemEnv(), Dir: r.opts.WorkDir,
@@ -308,8 +324,14 @@ func (p *pod) run(ctx context.Context, log *slog.Logger, changed func(p *pod)) {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			if p.privDir != "" {
+				_ = os.RemoveAll(p.privDir)
+			}
 			return
 		case <-tick.C:
+		}
+		if p.onTick != nil {
+			p.onTick()
 		}
 	}
 }

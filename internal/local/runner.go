@@ -31,9 +31,12 @@ type Options struct {
 	// Transparent runs every pod in its own network namespace with its
 	// traffic captured; nil is explicit mode (loopback ports, HTTP_PROXY).
 	Transparent *Transparent
-	Logger      *slog.Logger
-	Now         func() time.Time
-	Getenv      func(string) string // the host environment (os.Getenv)
+	// Identity, when set, gives every sidecar a bootstrap token and the
+	// CA's address so it obtains a workload certificate.
+	Identity *SidecarIdentity
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Getenv   func(string) string // the host environment (os.Getenv)
 	// OnPods receives the full pod list whenever it or a pod's readiness
 	// changes. Calls are serialised and coalesced: the last call has the
 	// latest state.

@@ -18,6 +18,8 @@ type State struct {
 	ConfigPaths  []string  `json:"configPaths"`
 	XDSAddress   string    `json:"xdsAddress"`
 	AdminAddress string    `json:"adminAddress"`
+	CAAddress    string    `json:"caAddress,omitempty"`
+	DashboardURL string    `json:"dashboardUrl,omitempty"` // the web UI
 	Ready        bool      `json:"ready"`
 	Error        string    `json:"error,omitempty"`
 	// Capture is "transparent" or "explicit"; NetPrefix starts the name of

@@ -1,7 +1,6 @@
 package localmesh
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -97,22 +96,23 @@ func (m *mesh) transparentOptions(cs *captureSetup) *local.Transparent {
 	}
 }
 
-// xdsAddress is where the control plane listens: in transparent mode a
-// loopback host is replaced by the bridge's address, which the pods reach.
-func xdsAddress(addr string, cs *captureSetup) (string, error) {
+// podReachable is where a control-plane service the sidecars use (ADS, the
+// CA) listens: in transparent mode a loopback host is replaced by the
+// bridge's address, which the pods reach.
+func podReachable(flag, addr string, cs *captureSetup) (string, error) {
 	if cs.network == nil {
 		return addr, nil
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("up: --xds-address %q: %w", addr, err)
+		return "", fmt.Errorf("up: %s %q: %w", flag, addr, err)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsLoopback() || host == "" {
 		return addr, nil
 	}
 	if host != "localhost" {
 		if _, err := netip.ParseAddr(host); err != nil {
-			return "", errors.New("up: --xds-address must be an IP address in transparent mode")
+			return "", fmt.Errorf("up: %s must be an IP address in transparent mode", flag)
 		}
 	}
 	return net.JoinHostPort(cs.network.Gateway().String(), port), nil

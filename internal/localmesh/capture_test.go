@@ -20,15 +20,15 @@ func TestXDSAddressMovesToTheBridgeInTransparentMode(t *testing.T) {
 		"10.1.2.3:15010":  "10.1.2.3:15010",
 		":15010":          ":15010",
 	} {
-		got, err := xdsAddress(in, cs)
+		got, err := podReachable("--xds-address", in, cs)
 		if err != nil || got != want {
-			t.Errorf("xdsAddress(%q) = %q, %v; want %q", in, got, err, want)
+			t.Errorf("podReachable(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if got, _ := xdsAddress("127.0.0.1:15010", &captureSetup{}); got != "127.0.0.1:15010" {
+	if got, _ := podReachable("--xds-address", "127.0.0.1:15010", &captureSetup{}); got != "127.0.0.1:15010" {
 		t.Errorf("explicit mode moved the address to %q", got)
 	}
-	if _, err := xdsAddress("nohost", cs); err == nil {
+	if _, err := podReachable("--xds-address", "nohost", cs); err == nil {
 		t.Error("a malformed address was accepted")
 	}
 }

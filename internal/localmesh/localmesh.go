@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/controlplane"
+	"github.com/halyard-mesh/halyard/internal/dashboard"
 	"github.com/halyard-mesh/halyard/internal/local"
 	"github.com/halyard-mesh/halyard/internal/podnet"
 	"github.com/halyard-mesh/halyard/internal/registry"
@@ -32,6 +34,15 @@ type Options struct {
 	WorkDir      string
 	XDSAddress   string
 	AdminAddress string
+	CAAddress    string // the CA's TLS gRPC address
+	// CACertsDir, when set, holds a plugged-in CA in Istio's cacerts
+	// layout; otherwise a self-signed root is kept in StateDir/ca.
+	CACertsDir      string
+	TrustDomain     string        // cluster.local by default
+	WorkloadCertTTL time.Duration // 24h by default
+	// OnCertIssued, when set, is called with the SPIFFE ID of every
+	// workload certificate the CA issues.
+	OnCertIssued func(spiffeID string)
 	ProxyBinary  string
 	PathPrefix   []string
 	// Capture is auto, transparent or explicit (see capture.go); PodCIDR,
@@ -120,26 +131,39 @@ func (m *mesh) run(ctx context.Context) error {
 	} else {
 		m.state.NetPrefix = "" // fell back to explicit mode: nothing was created
 	}
-	xdsAddr, err := xdsAddress(m.opts.XDSAddress, cs)
+	xdsAddr, err := podReachable("--xds-address", m.opts.XDSAddress, cs)
+	if err != nil {
+		return err
+	}
+	caAddr, err := podReachable("--ca-address", m.opts.CAAddress, cs)
+	if err != nil {
+		return err
+	}
+	meshCA, err := newMeshCA(m.opts)
 	if err != nil {
 		return err
 	}
 	m.cp = controlplane.New(controlplane.Options{
 		XDSAddress: xdsAddr, AdminAddress: m.opts.AdminAddress, Logger: m.opts.Logger,
+		CA: meshCA.controlPlaneOptions(caAddr),
 	})
 	if err := m.cp.Listen(); err != nil {
 		return err
 	}
+	m.startDashboard(ctx, &bg)
 	cpDone := make(chan error, 1)
 	bg.Go(func() { cpDone <- m.cp.Run(ctx) })
-	m.state.XDSAddress, m.state.AdminAddress = m.cp.XDSAddress(), m.cp.AdminAddress()
+	m.state.XDSAddress, m.state.AdminAddress, m.state.CAAddress = m.cp.XDSAddress(), m.cp.AdminAddress(), m.cp.CAAddress()
+	m.state.DashboardURL = "http://" + m.cp.AdminAddress() + dashboard.Path
 	m.writeState()
+	defer os.Remove(filepath.Join(m.opts.StateDir, PrometheusTargetsFile))
 
 	runner, err := local.New(ctx, local.Options{
 		StateDir: m.opts.StateDir, WorkDir: m.opts.WorkDir, ProxyBinary: m.opts.ProxyBinary,
 		XDSAddress: m.cp.XDSAddress(), PathPrefix: m.opts.PathPrefix, Transparent: m.transparentOptions(cs),
 		Clients: []local.ClientPod{ExecClient}, Logger: m.opts.Logger, Getenv: m.opts.Getenv,
-		OnPods: m.podsChanged, OnEvent: m.podEvent,
+		Identity: meshCA.sidecarIdentity(m.cp.CAAddress()),
+		OnPods:   m.podsChanged, OnEvent: m.podEvent,
 	})
 	if err != nil {
 		return err
@@ -149,7 +173,7 @@ func (m *mesh) run(ctx context.Context) error {
 	defer cancel()
 
 	m.printf("%s\n", cs.line)
-	m.printf("control plane: xds %s, admin http://%s\n", m.cp.XDSAddress(), m.cp.AdminAddress())
+	m.printf("control plane: xds %s, admin http://%s, ca %s (%s)\n", m.cp.XDSAddress(), m.cp.AdminAddress(), m.cp.CAAddress(), caSource(m.opts))
 	m.cp.SetConfig(cfg)
 	if err := runner.Apply(cfg); err != nil {
 		return fmt.Errorf("up: %w", err)
@@ -201,6 +225,7 @@ func (m *mesh) refuseSecondMesh() error {
 func (m *mesh) configChanged(cfg *config.Snapshot, diags []config.Diagnostic) {
 	m.printDiagnostics(diags)
 	if cfg == nil {
+		m.cp.Metrics().ConfigRejected()
 		m.printf("config rejected: keeping the last good configuration\n")
 		return
 	}
@@ -292,5 +317,8 @@ func (m *mesh) writeState() {
 	}
 	if err := local.WriteState(m.opts.StateDir, &m.state); err != nil {
 		m.opts.Logger.Error("write state", "error", err)
+	}
+	if err := WritePrometheusTargets(m.opts.StateDir, &m.state); err != nil {
+		m.opts.Logger.Error("write prometheus targets", "error", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -61,10 +62,12 @@ func (m *mesh) printSummary(pods []registry.Pod) {
 	defer m.mu.Unlock()
 	fmt.Fprintf(m.out, "\nmesh ready in %s: %d pods\n\n", time.Since(m.started).Round(time.Millisecond), len(pods))
 	writeServices(m.out, m.cp.Model())
-	fmt.Fprintf(m.out, "\nadmin:  http://%s/debug/syncz\n", m.cp.AdminAddress())
-	fmt.Fprintf(m.out, "logs:   %s/logs\n", m.opts.StateDir)
-	fmt.Fprintf(m.out, "try:    halyard exec -- curl -s http://<service>:<port>/\n")
-	fmt.Fprintf(m.out, "stop:   Ctrl-C (or halyard down)\n\n")
+	fmt.Fprintf(m.out, "\nadmin:   http://%s/debug/syncz\n", m.cp.AdminAddress())
+	fmt.Fprintf(m.out, "ui:      %s\n", m.state.DashboardURL)
+	fmt.Fprintf(m.out, "metrics: http://%s/metrics, Prometheus targets in %s\n", m.cp.AdminAddress(), filepath.Join(m.opts.StateDir, PrometheusTargetsFile))
+	fmt.Fprintf(m.out, "logs:    %s/logs\n", m.opts.StateDir)
+	fmt.Fprintf(m.out, "try:     halyard exec -- curl -s http://<service>:<port>/\n")
+	fmt.Fprintf(m.out, "stop:    Ctrl-C (or halyard down)\n\n")
 }
 
 // writeServices prints one line per service port: its versions and endpoints.

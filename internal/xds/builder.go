@@ -35,7 +35,7 @@ type Builder struct {
 // sharedClass is the part of the config common to one class of proxies.
 type sharedClass struct {
 	once sync.Once
-	res  map[string]cachev3.Resources // by type URL
+	res  map[string]*ResourceSet // by type URL
 	err  error
 	// checked is set once one snapshot of the class passed Consistent.
 	checked atomic.Bool
@@ -56,6 +56,16 @@ func NewBuilder(in *Input) *Builder {
 
 // Snapshot returns the consistent, versioned snapshot of the pod's proxy.
 func (b *Builder) Snapshot(pod *registry.Pod) (*cachev3.Snapshot, error) {
+	c, err := b.Config(pod)
+	if err != nil {
+		return nil, err
+	}
+	return c.Snapshot(), nil
+}
+
+// Config returns the consistent, versioned configuration of the pod's
+// proxy: its class's shared resource sets and its own resources.
+func (b *Builder) Config(pod *registry.Pod) (*ProxyConfig, error) {
 	if b.in == nil || b.in.Model == nil {
 		return nil, fmt.Errorf("xds: no registry model")
 	}
@@ -63,7 +73,6 @@ func (b *Builder) Snapshot(pod *registry.Pod) (*cachev3.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	shared := class.res
 	g := newPodGenerator(b.in, pod, b.dri)
 	listeners, err := g.podListeners()
 	if err != nil {
@@ -74,26 +83,42 @@ func (b *Builder) Snapshot(pod *registry.Pod) (*cachev3.Snapshot, error) {
 		return nil, err
 	}
 	own := map[string][]types.Resource{resource.ListenerType: listeners, resource.ClusterType: clusters}
-	snap := &cachev3.Snapshot{}
+	cfg := &ProxyConfig{Types: make(map[string]TypeConfig, len(snapshotTypes))}
 	for _, typeURL := range snapshotTypes {
-		merged, err := merge(shared[typeURL], own[typeURL])
-		if err != nil {
-			return nil, err
+		// Each type keeps its own version (the class's, plus the pod's own
+		// resources'), so a change to routes alone re-sends only routes.
+		t := TypeConfig{Version: class.res[typeURL].Version, Shared: class.res[typeURL]}
+		if len(own[typeURL]) > 0 {
+			if t.Own, err = NewResourceSet(typeURL, own[typeURL]); err != nil {
+				return nil, err
+			}
+			t.Version += "+" + t.Own.Version
 		}
-		snap.Resources[cachev3.GetResponseType(typeURL)] = merged
+		cfg.Types[typeURL] = t
 	}
-	// Each type keeps its own version (the class's, plus the pod's own
-	// resources'), so a change to routes alone re-sends only routes.
 	// Consistency is checked once per class: a pod's own resources
 	// (inbound listeners with inline routes, STATIC clusters) refer to
-	// nothing, unless they do, and then the pod's snapshot is checked too.
+	// nothing, unless they do, and then the pod's config is checked too.
 	if !class.checked.Load() || refersToOthers(own) {
-		if err := snap.Consistent(); err != nil {
+		if err := checkConsistent(cfg); err != nil {
 			return nil, fmt.Errorf("xds: snapshot of %s/%s is inconsistent: %w", pod.Namespace, pod.Name, err)
 		}
 		class.checked.Store(true)
 	}
-	return snap, nil
+	return cfg, nil
+}
+
+// checkConsistent checks that every route configuration a listener names
+// and every endpoint assignment an EDS cluster names is present, and
+// nothing else; duplicate names between shared and own resources are an
+// error too.
+func checkConsistent(cfg *ProxyConfig) error {
+	for typeURL, t := range cfg.Types {
+		if t.Own != nil && len(cfg.Resources(typeURL)) != t.Len() {
+			return fmt.Errorf("%s: a pod's own resource has the name of a shared one", typeURL)
+		}
+	}
+	return cfg.Snapshot().Consistent()
 }
 
 // refersToOthers reports whether any of the resources names a route
@@ -131,7 +156,7 @@ func (b *Builder) shared(pod *registry.Pod) (*sharedClass, error) {
 	return c, c.err
 }
 
-func (b *Builder) buildShared(pod *registry.Pod) (map[string]cachev3.Resources, error) {
+func (b *Builder) buildShared(pod *registry.Pod) (map[string]*ResourceSet, error) {
 	g := newGenerator(b.in, pod, b.dri)
 	res := map[string][]types.Resource{
 		resource.ListenerType: g.sharedListeners(),
@@ -139,39 +164,15 @@ func (b *Builder) buildShared(pod *registry.Pod) (map[string]cachev3.Resources, 
 		resource.ClusterType:  g.sharedClusters(),
 		resource.EndpointType: g.endpoints(),
 	}
-	out := make(map[string]cachev3.Resources, len(res))
+	out := make(map[string]*ResourceSet, len(res))
 	for typeURL, items := range res {
-		sortByName(items)
-		v, err := Version(map[string][]types.Resource{typeURL: items})
+		set, err := NewResourceSet(typeURL, items)
 		if err != nil {
 			return nil, err
 		}
-		out[typeURL] = cachev3.NewResources(v, items)
+		out[typeURL] = set
 	}
 	return out, nil
-}
-
-// merge adds a pod's own resources to its class's shared ones. The shared
-// map is copied, never modified: other snapshots point at it.
-func merge(shared cachev3.Resources, own []types.Resource) (cachev3.Resources, error) {
-	if len(own) == 0 {
-		return shared, nil // nothing of the pod's own: share the map itself
-	}
-	items := make(map[string]types.ResourceWithTTL, len(shared.Items)+len(own))
-	maps.Copy(items, shared.Items)
-	version := shared.Version
-	if len(own) > 0 {
-		sortByName(own)
-		v, err := Version(map[string][]types.Resource{"own": own})
-		if err != nil {
-			return cachev3.Resources{}, err
-		}
-		version += "+" + v
-		for _, r := range own {
-			items[cachev3.GetResourceName(r)] = types.ResourceWithTTL{Resource: r}
-		}
-	}
-	return cachev3.Resources{Version: version, Items: items}, nil
 }
 
 // Versions returns a snapshot's version of every type, in the order

@@ -54,6 +54,23 @@ func Version(res map[string][]types.Resource) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }
 
+// versionHash computes Version for one type incrementally, from resources
+// already sorted by name and marshalled.
+type versionHash struct{ h hash.Hash }
+
+func newVersionHash(typeURL string) versionHash {
+	h := sha256.New()
+	writeField(h, []byte(typeURL))
+	return versionHash{h}
+}
+
+func (v versionHash) add(name string, marshaled []byte) {
+	writeField(v.h, []byte(name))
+	writeField(v.h, marshaled)
+}
+
+func (v versionHash) sum() string { return hex.EncodeToString(v.h.Sum(nil)[:16]) }
+
 // writeField writes a length-prefixed field, so that field boundaries
 // cannot shift between different contents with the same bytes.
 func writeField(h hash.Hash, b []byte) {

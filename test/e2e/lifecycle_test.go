@@ -86,7 +86,8 @@ func TestUpDetachedReportsFailures(t *testing.T) {
 			}
 			m := &mesh{t: t, dir: dir, stateDir: stateDir}
 			out, err := m.halyard(context.Background(), "up", "-d", "-f", dir,
-				"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ready-timeout", "3s", "--capture", "explicit")
+				"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ca-address", "127.0.0.1:0", "--ready-timeout", "3s",
+				"--capture", "explicit")
 			if err == nil {
 				m.halyard(context.Background(), "down")
 				t.Fatalf("halyard up -d succeeded; output:\n%s", out)

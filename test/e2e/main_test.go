@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/halyard-mesh/halyard/internal/buildflags"
 )
 
 // binDir holds the binaries built for this test run.
@@ -26,7 +28,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/halyard", "../../cmd/halyard-proxy")
+	args := append(append([]string{"build"}, buildflags.Args...), "-o", dir+"/", "../../cmd/halyard", "../../cmd/halyard-proxy")
+	build := exec.Command("go", args...)
+	build.Env = append(os.Environ(), buildflags.Env...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building binaries:", err)

@@ -26,10 +26,11 @@ type mesh struct {
 	state    *local.State
 }
 
-// startMesh starts an explicit-mode mesh (see startMeshWith).
-func startMesh(t *testing.T, files map[string]string) *mesh {
+// startMesh starts an explicit-mode mesh (see startMeshWith), with extra
+// flags for `halyard up`.
+func startMesh(t *testing.T, files map[string]string, upFlags ...string) *mesh {
 	t.Helper()
-	return startMeshWith(t, files, "--capture", "explicit")
+	return startMeshWith(t, files, append([]string{"--capture", "explicit"}, upFlags...)...)
 }
 
 // startMeshWith copies the files (name -> content; a content starting with
@@ -54,7 +55,8 @@ func startMeshWith(t *testing.T, files map[string]string, upArgs ...string) *mes
 		m.write(name, content)
 	}
 	args := append([]string{"up", "-d", "-f", m.dir,
-		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ready-timeout", "60s"}, upArgs...)
+		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ca-address", "127.0.0.1:0", "--ready-timeout", "60s"},
+		upArgs...)
 	out, err := m.halyard(context.Background(), args...)
 	if err != nil {
 		t.Fatalf("halyard up -d: %v\n%s", err, out)

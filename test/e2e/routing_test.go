@@ -25,9 +25,11 @@ func TestBookinfoRouting(t *testing.T) {
 		const n = 2000
 		counts := countVersions(t, c, "http://reviews:9080/", nil, n)
 		share := percent(counts["v3"], n)
-		t.Logf("reviews over %d requests: v1 %d, v2 %d, v3 %d (canary v3: %.2f%%, want 3.5-6.5%%)", n, counts["v1"], counts["v2"], counts["v3"], share)
-		if share < 3.5 || share > 6.5 {
-			t.Errorf("canary share %.2f%% outside 3.5-6.5%%", share)
+		// The share of 2000 random picks at 5% has a standard deviation
+		// of 0.49 points: 3-7% is four of them either side.
+		t.Logf("reviews over %d requests: v1 %d, v2 %d, v3 %d (canary v3: %.2f%%, want 3-7%%)", n, counts["v1"], counts["v2"], counts["v3"], share)
+		if share < 3 || share > 7 {
+			t.Errorf("canary share %.2f%% outside 3-7%%", share)
 		}
 		if counts["v2"] != 0 {
 			t.Errorf("%d requests without end-user: jason reached v2", counts["v2"])

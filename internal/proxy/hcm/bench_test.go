@@ -3,6 +3,7 @@ package hcm
 import (
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,6 +12,11 @@ import (
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
 	"github.com/halyard-mesh/halyard/internal/proxy/upstream"
 )
+
+// istioLimits are the circuit breakers Istio gives every cluster whose
+// DestinationRule sets none.
+var istioLimits = upstream.Thresholds{MaxConnections: math.MaxUint32, MaxPendingRequests: math.MaxUint32,
+	MaxRequests: math.MaxUint32, MaxRetries: math.MaxUint32}
 
 // BenchmarkServe proxies a GET through Serve to a local backend (HTTP/1.1
 // keep-alive) and reports the proxy's allocations per request.
@@ -22,7 +28,7 @@ func BenchmarkServe(b *testing.B) {
 	defer backend.Close()
 	log := slog.New(slog.DiscardHandler)
 	um := upstream.NewManager(log)
-	if err := um.UpdateClusters([]upstream.Config{{Name: "c", Type: upstream.Static, ConnectTimeout: time.Second,
+	if err := um.UpdateClusters([]upstream.Config{{Name: "c", Type: upstream.Static, ConnectTimeout: time.Second, Limits: &istioLimits,
 		Endpoints: []upstream.EndpointConfig{{Address: backend.Listener.Addr().String(), Weight: 1}}}}); err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +62,7 @@ func BenchmarkServeIstioRoute(b *testing.B) {
 	defer backend.Close()
 	log := slog.New(slog.DiscardHandler)
 	um := upstream.NewManager(log)
-	if err := um.UpdateClusters([]upstream.Config{{Name: "c", Type: upstream.Static, ConnectTimeout: time.Second,
+	if err := um.UpdateClusters([]upstream.Config{{Name: "c", Type: upstream.Static, ConnectTimeout: time.Second, Limits: &istioLimits,
 		Endpoints: []upstream.EndpointConfig{{Address: backend.Listener.Addr().String(), Weight: 1}}}}); err != nil {
 		b.Fatal(err)
 	}

@@ -145,14 +145,14 @@ func (h *Host) Ejected() bool { return h.health != nil && h.health.ejected.Load(
 
 // Cluster is a named upstream cluster. It is safe for concurrent use.
 type Cluster struct {
-	name      string
-	log       *slog.Logger
-	clock     Clock
-	cfg       atomic.Pointer[Config]
-	transport atomic.Pointer[http.Transport]
-	dialer    atomic.Pointer[net.Dialer] // for TCP proxy connections
-	lb        atomic.Pointer[lbState]
-	cursor    atomic.Uint64 // round robin position, kept across rebuilds
+	name   string
+	log    *slog.Logger
+	clock  Clock
+	cfg    atomic.Pointer[Config]
+	pools  atomic.Pointer[pools]
+	dialer atomic.Pointer[net.Dialer] // for TCP proxy connections
+	lb     atomic.Pointer[lbState]
+	cursor atomic.Uint64 // round robin position, kept across rebuilds
 
 	admission
 
@@ -183,7 +183,7 @@ func (c *Cluster) Config() *Config { return c.cfg.Load() }
 // Transport returns the cluster's connection pool. It enforces connect
 // timeouts, keepalive, idle timeouts and max_connections (as
 // MaxConnsPerHost); RoundTrip adds max_requests_per_connection.
-func (c *Cluster) Transport() *http.Transport { return c.transport.Load() }
+func (c *Cluster) Transport() *http.Transport { return c.pools.Load().t }
 
 // Pick chooses an endpoint for the request among the healthy hosts (all
 // hosts in panic mode), or returns nil when there is none: answer 503 UH.
@@ -345,12 +345,15 @@ func (m *Manager) Close() {
 // update installs a new configuration. Callers hold Manager.mu.
 func (c *Cluster) update(cfg *Config, eps []EndpointConfig) {
 	prev := c.cfg.Swap(cfg)
-	if prev == nil || poolKeyOf(prev) != poolKeyOf(cfg) {
+	c.mu.Lock()
+	revived := c.removed // its pools were closed for good
+	c.mu.Unlock()
+	if prev == nil || revived || poolKeyOf(prev) != poolKeyOf(cfg) {
 		// In-flight requests finish on the old pool, whose connections
 		// then close instead of going idle.
 		c.dialer.Store(newDialer(cfg))
-		if t := c.transport.Swap(newTransport(c, cfg)); t != nil {
-			t.CloseIdleConnections()
+		if p := c.pools.Swap(newPools(c, cfg)); p != nil {
+			p.close(true)
 		}
 	}
 	c.admission.configure(cfg)
@@ -374,8 +377,8 @@ func (c *Cluster) close() {
 	c.removed = true
 	c.stopTimerLocked()
 	c.mu.Unlock()
-	if t := c.transport.Load(); t != nil {
-		t.CloseIdleConnections()
+	if p := c.pools.Load(); p != nil {
+		p.close(true)
 	}
 }
 

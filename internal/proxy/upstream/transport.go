@@ -85,17 +85,46 @@ func newDialer(cfg *Config) *net.Dialer {
 	return d
 }
 
-func newTransport(c *Cluster, cfg *Config) *http.Transport {
+// dialFunc dials counted upstream connections of the cluster.
+func (c *Cluster) dialFunc(cfg *Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := newDialer(cfg)
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &DialError{Addr: addr, Err: err}
+		}
+		c.conns.Add(1)
+		return &poolConn{Conn: conn, c: c}, nil
+	}
+}
+
+// pools are a cluster's HTTP connection pools for one pool key.
+type pools struct {
+	t  *http.Transport
+	h1 *h1Pool // nil when requests cannot bypass t (see h1Pool)
+}
+
+func newPools(c *Cluster, cfg *Config) *pools {
+	dial := c.dialFunc(cfg)
+	p := &pools{t: newTransport(dial, cfg)}
+	if cfg.Protocol == HTTP1 && maxConnsPerHost(cfg) == 0 {
+		p.h1 = newH1Pool(dial, cfg.Pool.IdleTimeout)
+	}
+	return p
+}
+
+// close closes the idle connections; with stop, also those that go idle
+// later.
+func (p *pools) close(stop bool) {
+	p.t.CloseIdleConnections()
+	if p.h1 != nil {
+		p.h1.closeIdle(stop)
+	}
+}
+
+func newTransport(dial func(ctx context.Context, network, addr string) (net.Conn, error), cfg *Config) *http.Transport {
 	t := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, &DialError{Addr: addr, Err: err}
-			}
-			c.conns.Add(1)
-			return &poolConn{Conn: conn, c: c}, nil
-		},
+		DialContext:            dial,
 		Proxy:                  nil, // never use the environment's proxy
 		MaxConnsPerHost:        maxConnsPerHost(cfg),
 		MaxIdleConnsPerHost:    256,
@@ -146,9 +175,13 @@ func (p *poolConn) Close() error {
 // its connection is sent with "Connection: close", so the connection ends
 // with its response.
 func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
-	t := c.transport.Load()
+	p := c.pools.Load()
 	cfg := c.cfg.Load()
-	if n := cfg.Pool.MaxRequestsPerConnection; n > 0 && cfg.Protocol == HTTP1 {
+	n := cfg.Pool.MaxRequestsPerConnection
+	if p.h1 != nil && n == 0 && h1Eligible(req) {
+		return p.h1.roundTrip(req)
+	}
+	if n > 0 && cfg.Protocol == HTTP1 {
 		out := req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 			GotConn: func(info httptrace.GotConnInfo) {
 				if pc, ok := info.Conn.(*poolConn); ok && pc.requests.Add(1) >= n {
@@ -158,7 +191,7 @@ func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 		}))
 		req = out
 	}
-	return t.RoundTrip(req)
+	return p.t.RoundTrip(req)
 }
 
 var _ http.RoundTripper = (*Cluster)(nil)
