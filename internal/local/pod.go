@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,9 @@ func (r *Runner) sidecarProc(p *pod) procSpec {
 		"--metadata", "SERVICE_ACCOUNT=" + p.spec.ServiceAccount,
 		"--metadata", "WORKLOAD_NAME=" + p.spec.Workload,
 		"--metadata", "POD_NAME=" + p.spec.Name,
+	}
+	if len(p.spec.Labels) > 0 {
+		args = append(args, "--metadata", "LABELS="+labelList(p.spec.Labels))
 	}
 	return procSpec{
 		Name: p.spec.Name + "/halyard-proxy", Path: r.opts.ProxyBinary, Args: args,
@@ -297,4 +301,15 @@ func (p *pod) snapshot() (registry.Pod, []int) {
 		}
 	}
 	return st, pids
+}
+
+// labelList renders pod labels as the proxy's LABELS metadata:
+// "k=v,k=v", sorted by key (label values cannot hold commas).
+func labelList(labels map[string]string) string {
+	parts := make([]string, 0, len(labels))
+	for k, v := range labels {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
 }
