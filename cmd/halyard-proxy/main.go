@@ -24,6 +24,8 @@ import (
 	"github.com/halyard-mesh/halyard/internal/proxy/admin"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/sidecar"
+	"github.com/halyard-mesh/halyard/internal/proxy/stats"
+	"github.com/halyard-mesh/halyard/internal/proxy/tap"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -108,11 +110,21 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
-	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain, DebugHeaders: debug})
+	self := stats.SelfFromMetadata(md)
+	metrics := stats.NewRegistry(self)
+	taps := tap.NewHub(self)
+	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain, DebugHeaders: debug,
+		TCPStats: metrics, PeerMetadata: self.Encode(), PeerID: *nodeID,
+		OnRequest: func(info *hcm.RequestInfo) {
+			metrics.ObserveHTTP(info)
+			taps.Publish(info)
+		}})
 	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr, "admin", adminLn.Addr().String())
 
 	adminErr := make(chan error, 1)
-	go func() { adminErr <- admin.Serve(ctx, adminLn, withProfiling(admin.Handler(p)), log) }()
+	go func() {
+		adminErr <- admin.Serve(ctx, adminLn, withProfiling(admin.HandlerWith(p, admin.Telemetry{Metrics: metrics, Tap: taps})), log)
+	}()
 	runErr := p.Run(ctx)
 	stop()
 	if err := <-adminErr; err != nil && runErr == nil {

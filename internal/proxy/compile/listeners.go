@@ -110,6 +110,7 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("http_connection_manager: %w", err)
 		}
+		hc.Inbound = c.Inbound
 		c.HTTP = hc
 	case f.GetName() == tcpProxyFilter || tc.GetTypeUrl() == tcpProxyType:
 		t := &tcpproxyv3.TcpProxy{}

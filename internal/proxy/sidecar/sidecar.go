@@ -54,6 +54,11 @@ type Options struct {
 	// DebugHeaders says when responses carry x-halyard-reason (default:
 	// when the request has x-halyard-debug: 1).
 	DebugHeaders hcm.DebugHeaders
+	// TCPStats, when set, counts tcp_proxy connections.
+	TCPStats listener.TCPStats
+	// PeerMetadata and PeerID are sent on outbound requests in the peer
+	// metadata headers (hcm.PeerMetadataHeader); none when empty.
+	PeerMetadata, PeerID string
 }
 
 // Proxy is one sidecar proxy.
@@ -102,9 +107,10 @@ func New(opts Options) *Proxy {
 	empty := map[string]*router.Table{}
 	p.routes.Store(&empty)
 	h := hcm.NewServer(hcm.Options{Routes: p, Clusters: p.upstreams, Log: opts.Log, Now: opts.Now, OnDone: opts.OnRequest,
-		DebugHeaders: opts.DebugHeaders})
+		DebugHeaders: opts.DebugHeaders, PeerMetadata: opts.PeerMetadata, PeerID: opts.PeerID})
 	p.listeners = listener.NewManager(listener.Options{
 		HCM: h, Clusters: p.upstreams, Log: opts.Log, DrainTimeout: opts.DrainTimeout, Listen: opts.Listen,
+		TCPStats: opts.TCPStats,
 	})
 	p.client = xdsclient.New(opts.XDS, xdsclient.Options{
 		Node: opts.Node, Consumer: p, Log: opts.Log, NackBackoffBase: opts.NackBackoffBase,
