@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// promSample is one line of the Prometheus text format.
+type promSample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// scrape reads a sidecar's /stats/prometheus.
+func scrape(t *testing.T, adminAddr string) []promSample {
+	t.Helper()
+	res, err := http.Get("http://" + adminAddr + "/stats/prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("scrape %s: status %d, error %v", adminAddr, res.StatusCode, err)
+	}
+	var out []promSample
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		open, end := strings.IndexByte(line, '{'), strings.LastIndexByte(line, '}')
+		if open < 0 || end < open {
+			t.Fatalf("malformed sample %q", line)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+		if err != nil {
+			t.Fatalf("malformed value in %q", line)
+		}
+		s := promSample{name: line[:open], labels: map[string]string{}, value: v}
+		for pair := range strings.SplitSeq(line[open+1:end], `",`) {
+			k, val, _ := strings.Cut(pair, `="`)
+			s.labels[k] = strings.TrimSuffix(val, `"`)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// sum adds the values of the samples of a metric whose labels include want.
+func sum(samples []promSample, name string, want map[string]string) float64 {
+	var total float64
+next:
+	for _, s := range samples {
+		if s.name != name {
+			continue
+		}
+		for k, v := range want {
+			if s.labels[k] != v {
+				continue next
+			}
+		}
+		total += s.value
+	}
+	return total
+}
+
+// TestTelemetryMetrics sends requests to reviews from the exec client's
+// sidecar and checks that istio_requests_total counts exactly them, per
+// version, at the client sidecar (reporter source) and at the reviews
+// sidecars (reporter destination), with both sides' workloads.
+func TestTelemetryMetrics(t *testing.T) {
+	m := startMesh(t, bookinfo())
+	c := m.client("halyard-exec")
+	sent := countVersions(t, c, "http://reviews:9080/", nil, 60)
+	jason := countVersions(t, c, "http://reviews:9080/", http.Header{"End-User": {"jason"}}, 20)
+	sent["v2"] += jason["v2"]
+	t.Logf("sent to reviews by version: %v", sent)
+
+	client, _ := m.state.Pod("halyard-exec")
+	src := scrape(t, client.AdminAddress)
+	for _, v := range []string{"v1", "v2", "v3"} {
+		got := sum(src, "istio_requests_total", map[string]string{
+			"reporter": "source", "source_workload": "halyard-exec", "source_workload_namespace": "default",
+			"destination_service": "reviews.default.svc.cluster.local", "destination_service_name": "reviews",
+			"destination_workload": "reviews-" + v, "destination_version": v, "destination_app": "reviews",
+			"destination_canonical_service": "reviews", "destination_canonical_revision": v,
+			"request_protocol": "http", "response_code": "200", "response_flags": "-", "connection_security_policy": "unknown",
+		})
+		if got != float64(sent[v]) {
+			t.Errorf("client sidecar: istio_requests_total to reviews %s = %v, want %d", v, got, sent[v])
+		}
+		if n := sum(src, "istio_request_duration_milliseconds_count", map[string]string{"reporter": "source", "destination_version": v}); n != float64(sent[v]) {
+			t.Errorf("client sidecar: duration histogram count for %s = %v, want %d", v, n, sent[v])
+		}
+	}
+
+	for _, v := range []string{"v1", "v2", "v3"} {
+		var got float64
+		for pod := range m.podNames("reviews-" + v) {
+			p, _ := m.state.Pod(pod)
+			got += sum(scrape(t, p.AdminAddress), "istio_requests_total", map[string]string{
+				"reporter": "destination", "source_workload": "halyard-exec", "source_workload_namespace": "default",
+				"destination_workload": "reviews-" + v, "destination_version": v, "destination_app": "reviews",
+				"destination_service": "reviews.default.svc.cluster.local", "response_code": "200",
+				"connection_security_policy": "none",
+			})
+		}
+		if got != float64(sent[v]) {
+			t.Errorf("reviews-%s sidecars: istio_requests_total from halyard-exec = %v, want %d", v, got, sent[v])
+		}
+	}
+
+	// An unknown host is a 404 with flag NR on the client side.
+	if status, _, _, err := get(c, "http://nosuchservice:9080/", nil); err != nil || status != 404 {
+		t.Fatalf("nosuchservice: status %d, err %v", status, err)
+	}
+	if got := sum(scrape(t, client.AdminAddress), "istio_requests_total", map[string]string{
+		"reporter": "source", "response_code": "404", "response_flags": "NR", "destination_service": "nosuchservice",
+	}); got != 1 {
+		t.Errorf("NR requests = %v, want 1", got)
+	}
+}
+
+// TestTelemetryTap follows the client sidecar's tap stream while
+// productpage is called, and checks the events of the requests.
+func TestTelemetryTap(t *testing.T) {
+	m := startMesh(t, bookinfo())
+	c := m.client("halyard-exec")
+	client, _ := m.state.Pod("halyard-exec")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+client.AdminAddress+"/debug/tap?path=/tapped", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); res.StatusCode != 200 || ct != "application/x-ndjson" {
+		t.Fatalf("tap: status %d, content type %q", res.StatusCode, ct)
+	}
+	const n = 5
+	for i := range n {
+		if status, _, _, err := get(c, "http://ratings:9080/tapped/"+strconv.Itoa(i), nil); err != nil || status != 200 {
+			t.Fatalf("request %d: status %d, err %v", i, status, err)
+		}
+		if status, _, _, err := get(c, "http://ratings:9080/untapped", nil); err != nil || status != 200 {
+			t.Fatalf("untapped request: status %d, err %v", status, err)
+		}
+	}
+	sc := bufio.NewScanner(res.Body)
+	for i := range n {
+		if !sc.Scan() {
+			t.Fatalf("tap ended after %d events: %v", i, sc.Err())
+		}
+		var e struct {
+			Time, Direction, Protocol, Method, Authority, Path, Flags string
+			Status                                                  int
+			DurationMs                                              float64
+			SourceWorkload, DestinationService, DestinationWorkload string
+			UpstreamHost                                            string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("event %d: %v: %s", i, err, sc.Bytes())
+		}
+		if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil {
+			t.Errorf("event %d: time %q: %v", i, e.Time, err)
+		}
+		want := "/tapped/" + strconv.Itoa(i)
+		if e.Path != want || e.Direction != "outbound" || e.Protocol != "http" || e.Method != "GET" || e.Status != 200 ||
+			e.Flags != "-" || e.SourceWorkload != "halyard-exec" || e.DestinationService != "ratings.default.svc.cluster.local" ||
+			e.DestinationWorkload != "ratings-v1" || e.UpstreamHost == "" || e.DurationMs <= 0 {
+			t.Errorf("event %d: %s", i, sc.Bytes())
+		}
+	}
+}
