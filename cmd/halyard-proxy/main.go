@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/admin"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/sidecar"
@@ -113,8 +114,10 @@ func run(args []string) error {
 	self := stats.SelfFromMetadata(md)
 	metrics := stats.NewRegistry(self)
 	taps := tap.NewHub(self)
+	logs := accesslog.NewSinks(os.Stdout)
+	defer logs.Close()
 	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain, DebugHeaders: debug,
-		TCPStats: metrics, PeerMetadata: self.Encode(), PeerID: *nodeID,
+		AccessLogs: logs, TCPStats: metrics, PeerMetadata: self.Encode(), PeerID: *nodeID,
 		OnRequest: func(info *hcm.RequestInfo) {
 			metrics.ObserveHTTP(info)
 			taps.Publish(info)

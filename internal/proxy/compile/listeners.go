@@ -10,6 +10,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/listener"
 )
@@ -33,12 +34,18 @@ var listenerFiltersIgnored = map[string]bool{
 }
 
 // Listeners compiles an LDS resource set. It returns the listeners and the
-// sorted names of the RDS route configurations they reference.
+// sorted names of the RDS route configurations they reference. Access logs
+// are checked but write nowhere; use ListenersWith to write them.
 func Listeners(res []*listenerv3.Listener) ([]listener.Config, []string, error) {
+	return ListenersWith(res, nil)
+}
+
+// ListenersWith is Listeners whose access logs write to the sinks.
+func ListenersWith(res []*listenerv3.Listener, sinks *accesslog.Sinks) ([]listener.Config, []string, error) {
 	out := make([]listener.Config, 0, len(res))
 	var routes []string
 	for _, l := range res {
-		c, err := compileListener(l)
+		c, err := compileListener(l, sinks)
 		if err != nil {
 			return nil, nil, &Error{Kind: "listener", Name: l.GetName(), Err: err}
 		}
@@ -51,7 +58,7 @@ func Listeners(res []*listenerv3.Listener) ([]listener.Config, []string, error) 
 	return out, slices.Compact(routes), nil
 }
 
-func compileListener(l *listenerv3.Listener) (listener.Config, error) {
+func compileListener(l *listenerv3.Listener, sinks *accesslog.Sinks) (listener.Config, error) {
 	c := listener.Config{
 		Name:       l.GetName(),
 		BindToPort: boolValue(l.GetBindToPort(), true),
@@ -106,7 +113,7 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 		if err := tc.UnmarshalTo(h); err != nil {
 			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
 		}
-		hc, err := compileHCM(h)
+		hc, err := compileHCM(h, sinks)
 		if err != nil {
 			return c, fmt.Errorf("http_connection_manager: %w", err)
 		}
@@ -129,7 +136,7 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 	return c, nil
 }
 
-func compileHCM(h *hcmv3.HttpConnectionManager) (*hcm.Config, error) {
+func compileHCM(h *hcmv3.HttpConnectionManager, sinks *accesslog.Sinks) (*hcm.Config, error) {
 	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true)}
 	switch rs := h.GetRouteSpecifier().(type) {
 	case *hcmv3.HttpConnectionManager_Rds:
@@ -153,5 +160,8 @@ func compileHCM(h *hcmv3.HttpConnectionManager) (*hcm.Config, error) {
 		return nil, err
 	}
 	c.Filters = fs
+	if c.AccessLogs, err = accessLogs(h.GetAccessLog(), sinks); err != nil {
+		return nil, err
+	}
 	return c, nil
 }

@@ -30,10 +30,18 @@ type Config struct {
 	GenerateRequestID bool
 	// Filters are the HTTP filters before the router, in chain order.
 	Filters []Filter
+	// AccessLogs are the HCM's access_log entries, called once per
+	// request after it completed.
+	AccessLogs []AccessLogger
 	// Inbound is set on inbound listeners (traffic_direction INBOUND):
 	// requests arrive from a peer sidecar and their peer metadata headers
 	// are read and removed.
 	Inbound bool
+}
+
+// AccessLogger writes one access log entry (package accesslog).
+type AccessLogger interface {
+	Log(info *RequestInfo)
 }
 
 // RouteSource returns the current RDS route table of a name, or nil.
@@ -171,7 +179,8 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	info.GRPC = isGRPC(r)
 	info.GRPCStatus = -1
 	info.RequestBytes = r.ContentLength
-	if s.opts.OnDone != nil {
+	info.Request = r
+	if s.opts.OnDone != nil || len(cfg.AccessLogs) > 0 {
 		defer s.done(st)
 	}
 
@@ -218,7 +227,12 @@ func (s *Server) done(st *reqState) {
 	info := &st.info
 	info.Duration = s.now().Sub(info.Start)
 	st.finishTelemetry()
-	s.opts.OnDone(info)
+	for _, l := range st.cfg.AccessLogs {
+		l.Log(info)
+	}
+	if s.opts.OnDone != nil {
+		s.opts.OnDone(info)
+	}
 }
 
 // Reject answers a request locally without routing it (for example an
@@ -231,7 +245,7 @@ func (s *Server) Reject(w http.ResponseWriter, r *http.Request, listener string,
 	info := &st.info
 	*info = RequestInfo{Start: s.now(), Listener: listener, Protocol: r.Proto, Method: r.Method,
 		Authority: r.Host, Path: r.URL.Path, RequestID: r.Header.Get("X-Request-Id"),
-		GRPC: isGRPC(r), GRPCStatus: -1, RequestBytes: r.ContentLength}
+		GRPC: isGRPC(r), GRPCStatus: -1, RequestBytes: r.ContentLength, Request: r}
 	st.localReply(status, f, body, body, false)
 	if s.opts.OnDone != nil {
 		s.done(st)

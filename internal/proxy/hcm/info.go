@@ -2,6 +2,7 @@ package hcm
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -90,6 +91,9 @@ type RequestInfo struct {
 	// PeerMetadata is the x-envoy-peer-metadata an inbound request
 	// carried (the client sidecar's workload).
 	PeerMetadata string
+	// Request is the downstream request; valid only during OnDone and
+	// the access loggers.
+	Request *http.Request
 	// RequestBytes is the request body size (its Content-Length; 0 when
 	// unknown), ResponseBytes the response body bytes sent downstream.
 	RequestBytes, ResponseBytes int64

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/admin"
 	"github.com/halyard-mesh/halyard/internal/proxy/compile"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
@@ -54,6 +55,9 @@ type Options struct {
 	// DebugHeaders says when responses carry x-halyard-reason (default:
 	// when the request has x-halyard-debug: 1).
 	DebugHeaders hcm.DebugHeaders
+	// AccessLogs are where the listeners' access logs write; none are
+	// written when nil.
+	AccessLogs *accesslog.Sinks
 	// TCPStats, when set, counts tcp_proxy connections.
 	TCPStats listener.TCPStats
 	// PeerMetadata and PeerID are sent on outbound requests in the peer
@@ -182,7 +186,7 @@ func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 	switch typeURL {
 	case xdsclient.ListenerType:
-		cfgs, routeNames, err := compile.Listeners(as[*listenerv3.Listener](msgs))
+		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), p.opts.AccessLogs)
 		if err != nil {
 			return err
 		}

@@ -45,9 +45,9 @@ func TestStreamAndFilters(t *testing.T) {
 	h := NewHub(self)
 	sc := subscribe(t, h, "?path=/reviews&method=GET&authority=reviews")
 	start := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	h.Publish(&hcm.RequestInfo{Method: "GET", Authority: "ratings:9080", Path: "/reviews/1", GRPCStatus: -1}) // wrong authority
+	h.Publish(&hcm.RequestInfo{Method: "GET", Authority: "ratings:9080", Path: "/reviews/1", GRPCStatus: -1})  // wrong authority
 	h.Publish(&hcm.RequestInfo{Method: "POST", Authority: "reviews:9080", Path: "/reviews/1", GRPCStatus: -1}) // wrong method
-	h.Publish(&hcm.RequestInfo{Method: "GET", Authority: "reviews:9080", Path: "/other", GRPCStatus: -1})     // wrong path
+	h.Publish(&hcm.RequestInfo{Method: "GET", Authority: "reviews:9080", Path: "/other", GRPCStatus: -1})      // wrong path
 	h.Publish(&hcm.RequestInfo{Start: start, Duration: 1500 * time.Microsecond, Method: "GET", Authority: "reviews:9080",
 		Path: "/reviews/1", Status: 503, GRPCStatus: -1, Flags: hcm.UpstreamConnectionFailure | hcm.UpstreamRetryLimitExceeded,
 		Service: "reviews.default.svc.cluster.local;reviews;default", UpstreamHost: "127.0.0.1:7000",
