@@ -8,7 +8,12 @@ package config
 var sidecarRules []fieldRule
 
 // telemetryRules: telemetry.istio.io Telemetry.
-var telemetryRules []fieldRule
+var telemetryRules = []fieldRule{
+	ok("spec.selector", "a Telemetry in a workload's namespace with matching labels overrides the namespace's, which overrides the root namespace's (istio-system)"),
+	ok("spec.accessLogging[].providers", "`envoy` (the mesh's accessLogFile, or stdout, in accessLogEncoding/accessLogFormat) and `extensionProviders` of kind `envoyFileAccessLog`; other providers are skipped"),
+	ok("spec.accessLogging[].disabled", "turns access logs off at that level"),
+	ok("spec.accessLogging[].match.mode", "CLIENT: outbound listeners, SERVER: inbound listeners, CLIENT_AND_SERVER: both"),
+}
 
 // peerAuthenticationRules, authorizationPolicyRules and
 // requestAuthenticationRules: security.istio.io. These kinds are listed in
@@ -30,4 +35,11 @@ var configMapRules = []fieldRule{
 
 // meshConfigRules: the `mesh` key of ConfigMap istio-system/istio, with
 // paths from the document's root (data.mesh.<field>).
-var meshConfigRules []fieldRule
+var meshConfigRules = []fieldRule{
+	ok("data.mesh.accessLogFile", "turns access logs on (every HCM's access_log writes there; /dev/stdout goes to the sidecar's log) unless a Telemetry says otherwise"),
+	ok("data.mesh.accessLogEncoding", "TEXT (default: Istio's format) or JSON"),
+	ok("data.mesh.accessLogFormat", "an Envoy format string (TEXT) or a JSON object of them (JSON); see docs/observability.md for the command operators"),
+	ok("data.mesh.extensionProviders[].name"),
+	ok("data.mesh.extensionProviders[].envoyFileAccessLog", "path and logFormat (text or labels)"),
+	ok("data.mesh.rootNamespace", "where mesh-wide Telemetry and DestinationRules live"),
+}

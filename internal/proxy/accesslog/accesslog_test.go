@@ -56,9 +56,9 @@ func TestJSONFormat(t *testing.T) {
 
 func TestBadFormats(t *testing.T) {
 	for in, want := range map[string]string{
-		"%NOPE%":        "unsupported command operator %NOPE%",
+		"%NOPE%":       "unsupported command operator %NOPE%",
 		"[%START_TIME": "unterminated",
-		"%REQ(x%":       "missing )",
+		"%REQ(x%":      "missing )",
 	} {
 		if _, err := ParseFormat(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseFormat(%q) = %v, want %q", in, err, want)
