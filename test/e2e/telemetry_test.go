@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,5 +182,85 @@ func TestTelemetryTap(t *testing.T) {
 			e.DestinationWorkload != "ratings-v1" || e.UpstreamHost == "" || e.DurationMs <= 0 {
 			t.Errorf("event %d: %s", i, sc.Bytes())
 		}
+	}
+}
+
+// TestTelemetryAccessLog turns access logs on with MeshConfig
+// accessLogFile and checks the client sidecar's line in Istio's default
+// format, and the JSON line a workload Telemetry gives ratings' sidecar.
+func TestTelemetryAccessLog(t *testing.T) {
+	files := bookinfo()
+	files["mesh.yaml"] = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio
+  namespace: istio-system
+data:
+  mesh: |
+    accessLogFile: /dev/stdout
+    extensionProviders:
+    - name: json
+      envoyFileAccessLog:
+        path: /dev/stdout
+        logFormat:
+          labels:
+            status: "%RESPONSE_CODE%"
+            request_id: "%REQ(X-REQUEST-ID)%"
+            upstream_cluster: "%UPSTREAM_CLUSTER%"
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: ratings-json
+  namespace: default
+spec:
+  selector:
+    matchLabels: {app: ratings}
+  accessLogging:
+  - match: {mode: SERVER}
+    providers:
+    - name: json
+`
+	m := startMesh(t, files)
+	c := m.client("halyard-exec")
+	const id = "e2e-access-log-1"
+	if status, _, body, err := get(c, "http://ratings:9080/ratings/7", http.Header{"X-Request-Id": {id}, "User-Agent": {"e2e"}}); err != nil || status != 200 {
+		t.Fatalf("status %d, err %v, body %s", status, err, body)
+	}
+	logOf := func(pod string) string {
+		b, _ := os.ReadFile(filepath.Join(m.stateDir, "logs", "default."+pod+".halyard-proxy.log"))
+		return string(b)
+	}
+	var line string
+	waitFor(t, 10*time.Second, func() bool {
+		for l := range strings.SplitSeq(logOf("halyard-exec"), "\n") {
+			if strings.Contains(l, id) {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	want := regexp.MustCompile(`^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET /ratings/7 HTTP/1.1" 200 - via_upstream - "-" 0 \d+ \d+ - "-" "e2e" "` + id +
+		`" "ratings:9080" "127\.0\.0\.1:\d+" outbound\|9080\|\|ratings\.default\.svc\.cluster\.local - 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+ - default$`)
+	if !want.MatchString(line) {
+		t.Errorf("client access log line\n%s\ndoes not match\n%s", line, want)
+	}
+
+	ratings := ""
+	for pod := range m.podNames("ratings-v1") {
+		ratings = pod
+	}
+	var entry map[string]any
+	waitFor(t, 10*time.Second, func() bool {
+		for l := range strings.SplitSeq(logOf(ratings), "\n") {
+			if strings.HasPrefix(l, "{") && strings.Contains(l, id) {
+				return json.Unmarshal([]byte(l), &entry) == nil
+			}
+		}
+		return false
+	})
+	if entry["status"] != "200" || entry["request_id"] != id || entry["upstream_cluster"] != "inbound|9080||" {
+		t.Errorf("ratings JSON access log entry %v", entry)
 	}
 }
