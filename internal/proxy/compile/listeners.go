@@ -13,6 +13,7 @@ import (
 	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/listener"
+	"github.com/halyard-mesh/halyard/internal/proxy/tracing"
 )
 
 // Listener filter and filter names.
@@ -35,17 +36,23 @@ var listenerFiltersIgnored = map[string]bool{
 
 // Listeners compiles an LDS resource set. It returns the listeners and the
 // sorted names of the RDS route configurations they reference. Access logs
-// are checked but write nowhere; use ListenersWith to write them.
+// and tracing are checked but write nowhere; use ListenersWith for them.
 func Listeners(res []*listenerv3.Listener) ([]listener.Config, []string, error) {
-	return ListenersWith(res, nil)
+	return ListenersWith(res, Telemetry{})
 }
 
-// ListenersWith is Listeners whose access logs write to the sinks.
-func ListenersWith(res []*listenerv3.Listener, sinks *accesslog.Sinks) ([]listener.Config, []string, error) {
+// Telemetry is where compiled listeners send access logs and spans.
+type Telemetry struct {
+	AccessLogs *accesslog.Sinks
+	Tracing    *tracing.Exporters
+}
+
+// ListenersWith is Listeners whose access logs and spans go to t.
+func ListenersWith(res []*listenerv3.Listener, t Telemetry) ([]listener.Config, []string, error) {
 	out := make([]listener.Config, 0, len(res))
 	var routes []string
 	for _, l := range res {
-		c, err := compileListener(l, sinks)
+		c, err := compileListener(l, t)
 		if err != nil {
 			return nil, nil, &Error{Kind: "listener", Name: l.GetName(), Err: err}
 		}
@@ -58,7 +65,7 @@ func ListenersWith(res []*listenerv3.Listener, sinks *accesslog.Sinks) ([]listen
 	return out, slices.Compact(routes), nil
 }
 
-func compileListener(l *listenerv3.Listener, sinks *accesslog.Sinks) (listener.Config, error) {
+func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, error) {
 	c := listener.Config{
 		Name:       l.GetName(),
 		BindToPort: boolValue(l.GetBindToPort(), true),
@@ -113,7 +120,7 @@ func compileListener(l *listenerv3.Listener, sinks *accesslog.Sinks) (listener.C
 		if err := tc.UnmarshalTo(h); err != nil {
 			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
 		}
-		hc, err := compileHCM(h, sinks)
+		hc, err := compileHCM(h, t)
 		if err != nil {
 			return c, fmt.Errorf("http_connection_manager: %w", err)
 		}
@@ -136,7 +143,7 @@ func compileListener(l *listenerv3.Listener, sinks *accesslog.Sinks) (listener.C
 	return c, nil
 }
 
-func compileHCM(h *hcmv3.HttpConnectionManager, sinks *accesslog.Sinks) (*hcm.Config, error) {
+func compileHCM(h *hcmv3.HttpConnectionManager, t Telemetry) (*hcm.Config, error) {
 	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true)}
 	switch rs := h.GetRouteSpecifier().(type) {
 	case *hcmv3.HttpConnectionManager_Rds:
@@ -160,7 +167,10 @@ func compileHCM(h *hcmv3.HttpConnectionManager, sinks *accesslog.Sinks) (*hcm.Co
 		return nil, err
 	}
 	c.Filters = fs
-	if c.AccessLogs, err = accessLogs(h.GetAccessLog(), sinks); err != nil {
+	if c.AccessLogs, err = accessLogs(h.GetAccessLog(), t.AccessLogs); err != nil {
+		return nil, err
+	}
+	if c.Tracer, err = compileTracing(h.GetTracing(), t.Tracing); err != nil {
 		return nil, err
 	}
 	return c, nil

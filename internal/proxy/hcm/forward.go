@@ -151,6 +151,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		h["X-Request-Id"] = []string{st.info.RequestID}
 	}
 	st.peerHeaders(h)
+	if st.cfg.Tracer != nil {
+		st.cfg.Tracer.Inject(&st.span, h)
+	}
 	st.applyHeaders(t.RequestHeaders, h, nil)
 	if st.grpcTimeout > 0 {
 		h["Grpc-Timeout"] = []string{formatGRPCTimeout(time.Duration(st.grpcTimeout))}

@@ -33,6 +33,8 @@ type Config struct {
 	// AccessLogs are the HCM's access_log entries, called once per
 	// request after it completed.
 	AccessLogs []AccessLogger
+	// Tracer is the HCM's tracing; nil: trace headers pass untouched.
+	Tracer Tracer
 	// Inbound is set on inbound listeners (traffic_direction INBOUND):
 	// requests arrive from a peer sidecar and their peer metadata headers
 	// are read and removed.
@@ -180,7 +182,10 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	info.GRPCStatus = -1
 	info.RequestBytes = r.ContentLength
 	info.Request = r
-	if s.opts.OnDone != nil || len(cfg.AccessLogs) > 0 {
+	if cfg.Tracer != nil {
+		cfg.Tracer.Begin(r, &st.span)
+	}
+	if s.opts.OnDone != nil || len(cfg.AccessLogs) > 0 || cfg.Tracer != nil {
 		defer s.done(st)
 	}
 
@@ -227,6 +232,9 @@ func (s *Server) done(st *reqState) {
 	info := &st.info
 	info.Duration = s.now().Sub(info.Start)
 	st.finishTelemetry()
+	if st.cfg.Tracer != nil {
+		st.cfg.Tracer.End(&st.span, info)
+	}
 	for _, l := range st.cfg.AccessLogs {
 		l.Log(info)
 	}

@@ -22,6 +22,7 @@ type reqState struct {
 	w    http.ResponseWriter // &cw
 	r    *http.Request
 	cw   countingWriter
+	span Span
 	res  *http.Response // the upstream response being returned
 
 	genID      bool

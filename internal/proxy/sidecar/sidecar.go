@@ -30,6 +30,7 @@ import (
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/listener"
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
+	"github.com/halyard-mesh/halyard/internal/proxy/tracing"
 	"github.com/halyard-mesh/halyard/internal/proxy/upstream"
 	"github.com/halyard-mesh/halyard/internal/proxy/xdsclient"
 )
@@ -73,6 +74,7 @@ type Proxy struct {
 	listeners *listener.Manager
 	client    *xdsclient.Client
 	routes    atomic.Pointer[map[string]*router.Table]
+	tracing   *tracing.Exporters
 
 	mu         sync.Mutex
 	resources  map[string]*resourceSet // by type URL
@@ -108,6 +110,7 @@ func New(opts Options) *Proxy {
 		resources: make(map[string]*resourceSet),
 		ready:     make(chan struct{}),
 	}
+	p.tracing = tracing.NewExporters(clusterDialer{p.upstreams}, opts.Node.GetId(), opts.Log)
 	empty := map[string]*router.Table{}
 	p.routes.Store(&empty)
 	h := hcm.NewServer(hcm.Options{Routes: p, Clusters: p.upstreams, Log: opts.Log, Now: opts.Now, OnDone: opts.OnRequest,
@@ -130,8 +133,22 @@ func (p *Proxy) Run(ctx context.Context) error {
 	if serr := p.listeners.Shutdown(sctx); serr != nil && err == nil {
 		err = fmt.Errorf("sidecar: shutdown: %w", serr)
 	}
+	p.tracing.Close()
 	p.upstreams.Close()
 	return err
+}
+
+// clusterDialer connects span exports to a collector through the proxy's
+// own clusters.
+type clusterDialer struct{ m *upstream.Manager }
+
+func (d clusterDialer) DialCluster(ctx context.Context, name string) (net.Conn, error) {
+	c := d.m.Get(name)
+	if c == nil {
+		return nil, fmt.Errorf("sidecar: tracing: cluster %q not found", name)
+	}
+	conn, _, err := c.DialTCP(ctx, &upstream.PickRequest{})
+	return conn, err
 }
 
 // RouteTable returns the RDS route table of that name, or nil.
@@ -186,7 +203,7 @@ func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 	switch typeURL {
 	case xdsclient.ListenerType:
-		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), p.opts.AccessLogs)
+		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), compile.Telemetry{AccessLogs: p.opts.AccessLogs, Tracing: p.tracing})
 		if err != nil {
 			return err
 		}
