@@ -278,12 +278,12 @@ metadata:
   name: mesh-default
   namespace: istio-system
 spec:
-  tracing:
-  - randomSamplingPercentage: 10
+  metrics:
+  - providers: [{name: prometheus}]
 `, want: []string{
 			`t.yaml:1: warning: AuthorizationPolicy/bookinfo/deny-all: AuthorizationPolicy is not yet applied: it is validated, then ignored`,
 			`t.yaml:8: warning: Gateway/default/ingress: Gateway is not yet applied: it is validated, then ignored`,
-			`t.yaml:25: warning: Telemetry/istio-system/mesh-default: spec.tracing: field not yet supported; ignored`,
+			`t.yaml:25: warning: Telemetry/istio-system/mesh-default: spec.metrics: field not yet supported; ignored`,
 		}},
 		{name: "they are parsed strictly", in: `
 apiVersion: security.istio.io/v1

@@ -13,6 +13,11 @@ var telemetryRules = []fieldRule{
 	ok("spec.accessLogging[].providers", "`envoy` (the mesh's accessLogFile, or stdout, in accessLogEncoding/accessLogFormat) and `extensionProviders` of kind `envoyFileAccessLog`; other providers are skipped"),
 	ok("spec.accessLogging[].disabled", "turns access logs off at that level"),
 	ok("spec.accessLogging[].match.mode", "CLIENT: outbound listeners, SERVER: inbound listeners, CLIENT_AND_SERVER: both"),
+	ok("spec.tracing[].providers", "the first names an `extensionProviders` entry of kind `opentelemetry`; none: the mesh's `defaultProviders.tracing`"),
+	ok("spec.tracing[].randomSamplingPercentage", "new traces only: a sampling decision in the incoming trace context is followed"),
+	ok("spec.tracing[].disableSpanReporting"),
+	ok("spec.tracing[].customTags", "literal and header tags; an environment tag reports its defaultValue"),
+	ok("spec.tracing[].match.mode", "CLIENT: outbound listeners, SERVER: inbound listeners, CLIENT_AND_SERVER: both"),
 }
 
 // peerAuthenticationRules, authorizationPolicyRules and
@@ -42,4 +47,11 @@ var meshConfigRules = []fieldRule{
 	ok("data.mesh.extensionProviders[].name"),
 	ok("data.mesh.extensionProviders[].envoyFileAccessLog", "path and logFormat (text or labels)"),
 	ok("data.mesh.rootNamespace", "where mesh-wide Telemetry and DestinationRules live"),
+	ok("data.mesh.extensionProviders[].opentelemetry.service", "the collector's service host (`namespace/host` accepted); spans go to its cluster outbound|<port>||<host>"),
+	ok("data.mesh.extensionProviders[].opentelemetry.port"),
+	ok("data.mesh.extensionProviders[].opentelemetry.http.path", "OTLP over HTTP (protobuf) instead of gRPC; default /v1/traces"),
+	ok("data.mesh.extensionProviders[].opentelemetry.http.timeout"),
+	ok("data.mesh.defaultProviders.tracing", "the tracing provider when no Telemetry names one"),
+	ok("data.mesh.enableTracing", "false turns tracing off everywhere"),
+	ok("data.mesh.defaultConfig.tracing.sampling", "percent of new traces sampled when no Telemetry sets randomSamplingPercentage (default 1)"),
 }

@@ -40,12 +40,13 @@ var DefaultJSONAccessLog = map[string]string{
 	"route_name": "%ROUTE_NAME%",
 }
 
-// withAccessLogs sets the access_log of every HCM in the listeners, for
-// its direction (Telemetry accessLogging match.mode CLIENT: outbound,
+// withAccessLogs sets the access_log and tracing of every HCM in the
+// listeners, for its direction (Telemetry match.mode CLIENT: outbound,
 // SERVER: inbound).
 func (g *generator) withAccessLogs(ls []types.Resource) []types.Resource {
 	out, in := g.accessLogs(telemetry.WorkloadMode_CLIENT), g.accessLogs(telemetry.WorkloadMode_SERVER)
-	if len(out) == 0 && len(in) == 0 {
+	outTr, inTr := g.tracing(telemetry.WorkloadMode_CLIENT), g.tracing(telemetry.WorkloadMode_SERVER)
+	if len(out) == 0 && len(in) == 0 && outTr == nil && inTr == nil {
 		return ls
 	}
 	for _, r := range ls {
@@ -53,11 +54,11 @@ func (g *generator) withAccessLogs(ls []types.Resource) []types.Resource {
 		if !ok {
 			continue
 		}
-		logs := out
+		logs, tr := out, outTr
 		if l.GetTrafficDirection() == core.TrafficDirection_INBOUND {
-			logs = in
+			logs, tr = in, inTr
 		}
-		if len(logs) == 0 {
+		if len(logs) == 0 && tr == nil {
 			continue
 		}
 		for _, fc := range l.GetFilterChains() {
@@ -69,7 +70,7 @@ func (g *generator) withAccessLogs(ls []types.Resource) []types.Resource {
 				if err := f.GetTypedConfig().UnmarshalTo(m); err != nil {
 					continue
 				}
-				m.AccessLog = logs
+				m.AccessLog, m.Tracing = logs, tr
 				f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: toAny(m)}
 			}
 		}

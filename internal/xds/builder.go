@@ -198,7 +198,7 @@ func canonicalLabels(l map[string]string) string {
 // the proxy it is sent to: VirtualService matches with sourceLabels, and
 // DestinationRules with a workloadSelector.
 func selectsByLabel(in *Input) bool {
-	if selectsByTelemetry(in.Telemetries) {
+	if selectsByTelemetry(in.Telemetries) || tracingConfigured(in) {
 		return true
 	}
 	for _, vs := range in.VirtualServices {

@@ -165,10 +165,10 @@ func TestTelemetryTap(t *testing.T) {
 		}
 		var e struct {
 			Time, Direction, Protocol, Method, Authority, Path, Flags string
-			Status                                                  int
-			DurationMs                                              float64
-			SourceWorkload, DestinationService, DestinationWorkload string
-			UpstreamHost                                            string
+			Status                                                    int
+			DurationMs                                                float64
+			SourceWorkload, DestinationService, DestinationWorkload   string
+			UpstreamHost                                              string
 		}
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("event %d: %v: %s", i, err, sc.Bytes())
