@@ -12,6 +12,7 @@ import (
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
 	"github.com/halyard-mesh/halyard/internal/proxy/stats"
 	"github.com/halyard-mesh/halyard/internal/proxy/tap"
+	"github.com/halyard-mesh/halyard/internal/proxy/tracing"
 	"github.com/halyard-mesh/halyard/internal/proxy/upstream"
 )
 
@@ -20,9 +21,17 @@ type routes map[string]*router.Table
 func (r routes) RouteTable(name string) *router.Table { return r[name] }
 
 // BenchmarkServeTelemetry is hcm's BenchmarkServe with the sidecar's
-// telemetry on: peer metadata headers, metrics and an idle tap hub. Its
-// allocations per request, against BenchmarkServe's, are telemetry's cost.
+// telemetry on, step by step: metrics and an idle tap hub; plus the peer
+// metadata headers; plus tracing at Istio's default 1% sampling. The
+// allocations per request, against BenchmarkServe's, are telemetry's cost
+// (the in-process backend's parsing of the extra headers included).
 func BenchmarkServeTelemetry(b *testing.B) {
+	b.Run("metrics+tap", func(b *testing.B) { benchServe(b, false, false) })
+	b.Run("metrics+tap+peer", func(b *testing.B) { benchServe(b, true, false) })
+	b.Run("metrics+tap+peer+tracing", func(b *testing.B) { benchServe(b, true, true) })
+}
+
+func benchServe(b *testing.B, peer, traced bool) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "2")
 		_, _ = io.WriteString(w, "ok")
@@ -43,13 +52,19 @@ func BenchmarkServeTelemetry(b *testing.B) {
 	}
 	self := stats.SelfFromMetadata(map[string]string{"WORKLOAD_NAME": "client", "NAMESPACE": "default"})
 	reg, hub := stats.NewRegistry(self), tap.NewHub(self)
-	s := hcm.NewServer(hcm.Options{Routes: routes{"r": tb}, Clusters: um, Log: log,
-		PeerMetadata: self.Encode(), PeerID: "sidecar~127.0.0.1~client.default~default.svc.cluster.local",
+	opts := hcm.Options{Routes: routes{"r": tb}, Clusters: um, Log: log,
 		OnDone: func(info *hcm.RequestInfo) {
 			reg.ObserveHTTP(info)
 			hub.Publish(info)
-		}})
+		}}
+	if peer {
+		opts.PeerMetadata, opts.PeerID = self.Encode(), "sidecar~127.0.0.1~client.default~default.svc.cluster.local"
+	}
+	s := hcm.NewServer(opts)
 	cfg := &hcm.Config{RouteConfigName: "r", GenerateRequestID: true}
+	if traced {
+		cfg.Tracer = tracing.New(tracing.Config{SamplingPercent: 1, ServiceName: "client.default"})
+	}
 	req := httptest.NewRequest("GET", "http://svc/x", nil)
 	req.RemoteAddr = "127.0.0.1:5555"
 	b.ReportAllocs()
