@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -262,5 +263,99 @@ spec:
 	})
 	if entry["status"] != "200" || entry["request_id"] != id || entry["upstream_cluster"] != "inbound|9080||" {
 		t.Errorf("ratings JSON access log entry %v", entry)
+	}
+}
+
+// TestTelemetryTCPAndGRPC checks the TCP counters (connections and bytes,
+// both reporters) of tunnelled TCP connections, and istio_requests_total
+// with request_protocol grpc and grpc_response_status for gRPC calls.
+func TestTelemetryTCPAndGRPC(t *testing.T) {
+	m := startMesh(t, map[string]string{
+		"grpc.yaml": grpcEcho,
+		"raw.yaml": `apiVersion: v1
+kind: Service
+metadata:
+  name: raw
+spec:
+  selector: {app: raw}
+  ports:
+  - {name: tcp, port: 9000, targetPort: 9000}
+---
+` + sampleDeployment("raw-v1", "raw", "v1", "tcp", 9000, 1),
+	})
+	client, _ := m.state.Pod("halyard-exec")
+
+	const conns = 5
+	var sent, received int
+	for range conns {
+		conn, br := connectTunnel(t, client.OutboundAddress, "raw:9000")
+		req := "GET / HTTP/1.1\r\nHost: raw:9000\r\nConnection: close\r\n\r\n"
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(br) // the reply, until the app closes
+		if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200") {
+			t.Fatalf("through the tunnel: %v: %q", err, b)
+		}
+		conn.Close()
+		sent += len(req)
+		received += len(b)
+	}
+	src := map[string]string{"reporter": "source", "source_workload": "halyard-exec", "destination_workload": "raw-v1",
+		"destination_service": "raw.default.svc.cluster.local", "request_protocol": "tcp", "response_flags": "-"}
+	var samples []promSample
+	waitFor(t, 10*time.Second, func() bool {
+		samples = scrape(t, client.AdminAddress)
+		return sum(samples, "istio_tcp_connections_closed_total", src) == conns
+	})
+	for name, want := range map[string]int{
+		"istio_tcp_connections_opened_total": conns,
+		"istio_tcp_received_bytes_total":     sent,     // from the downstream (this test)
+		"istio_tcp_sent_bytes_total":         received, // to the downstream
+	} {
+		if got := sum(samples, name, src); got != float64(want) {
+			t.Errorf("client sidecar: %s = %v, want %d", name, got, want)
+		}
+	}
+	var rawPod string
+	for p := range m.podNames("raw-v1") {
+		rawPod = p
+	}
+	raw, _ := m.state.Pod(rawPod)
+	dst := map[string]string{"reporter": "destination", "source_workload": "unknown", "destination_workload": "raw-v1",
+		"destination_app": "raw", "request_protocol": "tcp"}
+	waitFor(t, 10*time.Second, func() bool {
+		samples = scrape(t, raw.AdminAddress)
+		return sum(samples, "istio_tcp_connections_closed_total", dst) == conns
+	})
+	if got := sum(samples, "istio_tcp_received_bytes_total", dst); got != float64(sent) {
+		t.Errorf("raw sidecar: received bytes %v, want %d", got, sent)
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const calls = 30
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t.Setenv(grpcClientEnv, fmt.Sprintf("grpc-echo:9090 %d", calls))
+	if out, err := m.halyard(ctx, "exec", "--", self); err != nil {
+		t.Fatalf("grpc client: %v\n%s", err, out)
+	}
+	grpcSrc := map[string]string{"reporter": "source", "source_workload": "halyard-exec", "request_protocol": "grpc",
+		"destination_service": "grpc-echo.default.svc.cluster.local", "destination_workload": "grpc-echo",
+		"response_code": "200", "grpc_response_status": "0"}
+	if got := sum(scrape(t, client.AdminAddress), "istio_requests_total", grpcSrc); got != calls {
+		t.Errorf("client sidecar: gRPC calls = %v, want %d", got, calls)
+	}
+	var atServers float64
+	for p := range m.podNames("grpc-echo") {
+		ps, _ := m.state.Pod(p)
+		atServers += sum(scrape(t, ps.AdminAddress), "istio_requests_total", map[string]string{
+			"reporter": "destination", "source_workload": "halyard-exec", "request_protocol": "grpc", "grpc_response_status": "0"})
+	}
+	if atServers != calls {
+		t.Errorf("grpc-echo sidecars: gRPC calls = %v, want %d", atServers, calls)
 	}
 }
