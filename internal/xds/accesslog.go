@@ -8,6 +8,7 @@ import (
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -63,19 +64,32 @@ func (g *generator) withAccessLogs(ls []types.Resource) []types.Resource {
 		}
 		for _, fc := range l.GetFilterChains() {
 			for _, f := range fc.GetFilters() {
-				if f.GetName() != wellknown.HTTPConnectionManager {
-					continue
-				}
-				m := &hcm.HttpConnectionManager{}
-				if err := f.GetTypedConfig().UnmarshalTo(m); err != nil {
-					continue
-				}
-				m.AccessLog, m.Tracing = logs, tr
-				f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: toAny(m)}
+				setTelemetry(f, logs, tr)
 			}
 		}
 	}
 	return ls
+}
+
+// setTelemetry sets an HCM's access_log and tracing, or a tcp_proxy's
+// access_log.
+func setTelemetry(f *listener.Filter, logs []*accesslogv3.AccessLog, tr *hcm.HttpConnectionManager_Tracing) {
+	switch f.GetName() {
+	case wellknown.HTTPConnectionManager:
+		m := &hcm.HttpConnectionManager{}
+		if f.GetTypedConfig().UnmarshalTo(m) != nil {
+			return
+		}
+		m.AccessLog, m.Tracing = logs, tr
+		f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: toAny(m)}
+	case wellknown.TCPProxy:
+		p := &tcp.TcpProxy{}
+		if len(logs) == 0 || f.GetTypedConfig().UnmarshalTo(p) != nil {
+			return
+		}
+		p.AccessLog = logs
+		f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: toAny(p)}
+	}
 }
 
 // accessLogs resolves the access logs of the proxy's pod for one

@@ -272,6 +272,15 @@ spec:
 func TestTelemetryTCPAndGRPC(t *testing.T) {
 	m := startMesh(t, map[string]string{
 		"grpc.yaml": grpcEcho,
+		"mesh.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio
+  namespace: istio-system
+data:
+  mesh: |
+    accessLogFile: /dev/stdout
+`,
 		"raw.yaml": `apiVersion: v1
 kind: Service
 metadata:
@@ -317,6 +326,24 @@ spec:
 			t.Errorf("client sidecar: %s = %v, want %d", name, got, want)
 		}
 	}
+	// One access log line per connection, Istio's format with the request
+	// fields empty, as Envoy's for TCP.
+	logLine := regexp.MustCompile(`^\[[^]]+\] "- - -" 0 - - - "-" ` + strconv.Itoa(sent/conns) + " " + strconv.Itoa(received/conns) +
+		` \d+ - "-" "-" "-" "-" "127\.0\.0\.1:\d+" outbound\|9000\|\|raw\.default\.svc\.cluster\.local - - - - -$`)
+	var lines int
+	b, _ := os.ReadFile(filepath.Join(m.stateDir, "logs", "default.halyard-exec.halyard-proxy.log"))
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if strings.Contains(l, "outbound|9000||raw") {
+			lines++
+			if !logLine.MatchString(l) {
+				t.Errorf("TCP access log line\n%s\ndoes not match\n%s", l, logLine)
+			}
+		}
+	}
+	if lines != conns {
+		t.Errorf("%d TCP access log lines, want %d", lines, conns)
+	}
+
 	var rawPod string
 	for p := range m.podNames("raw-v1") {
 		rawPod = p

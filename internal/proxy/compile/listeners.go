@@ -89,7 +89,7 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 		}
 	}
 	if selectsChains(l) {
-		return c, compileTCPChains(&c, l) // filterchains.go
+		return c, compileTCPChains(&c, l, t) // filterchains.go
 	}
 	chains := l.GetFilterChains()
 	if len(chains) == 0 && l.GetDefaultFilterChain() != nil {
@@ -127,14 +127,14 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 		hc.Inbound = c.Inbound
 		c.HTTP = hc
 	case f.GetName() == tcpProxyFilter || tc.GetTypeUrl() == tcpProxyType:
-		t := &tcpproxyv3.TcpProxy{}
+		tp := &tcpproxyv3.TcpProxy{}
 		if tc == nil || tc.GetTypeUrl() != tcpProxyType {
 			return c, fmt.Errorf("filter %q: typed_config must be %s", f.GetName(), tcpProxyType)
 		}
-		if err := tc.UnmarshalTo(t); err != nil {
+		if err := tc.UnmarshalTo(tp); err != nil {
 			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
 		}
-		if c.TCP, err = compileTCPProxy(t); err != nil { // filterchains.go
+		if c.TCP, err = compileTCPProxy(tp, t); err != nil { // filterchains.go
 			return c, err
 		}
 	default:

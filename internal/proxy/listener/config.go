@@ -46,6 +46,8 @@ type TCPProxy struct {
 	// HashSourceIP is hash_policy source_ip: the downstream address is the
 	// hash key for RING_HASH and MAGLEV clusters.
 	HashSourceIP bool
+	// AccessLogs write one entry per connection when it closes.
+	AccessLogs []hcm.AccessLogger
 }
 
 // WeightedCluster is one entry of tcp_proxy weighted_clusters.

@@ -72,8 +72,11 @@ type tcpRoute struct {
 	dest    string // the original destination (CONNECT target), if known
 	flags   hcm.Flags
 	details string
-	// For telemetry: the cluster's service and the host's workload.
-	service, workload string
+	// For telemetry: when the connection started, the cluster, its
+	// service, and the upstream host and its workload.
+	start                  time.Time
+	cluster, service       string
+	upstreamHost, workload string
 }
 
 // proxyTCP proxies one downstream connection by cfg's tcp_proxy.
@@ -97,7 +100,7 @@ func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
 // ClientHello when the chains match on server names. It returns nil (and
 // logs) when no chain matches.
 func (m *Manager) chooseChain(down net.Conn, cfg *Config, dest string) *tcpRoute {
-	rt := &tcpRoute{tcp: cfg.TCP, dest: dest}
+	rt := &tcpRoute{tcp: cfg.TCP, dest: dest, start: time.Now()}
 	if fc := cfg.Chains; fc != nil {
 		if fc.NeedsSNI() {
 			_ = down.SetReadDeadline(time.Now().Add(fc.InspectTimeout))
@@ -130,7 +133,7 @@ func (m *Manager) dialTCP(rt *tcpRoute, src net.Addr) (net.Conn, error) {
 		rt.flags, rt.details = hcm.NoClusterFound, "cluster not found: "+name
 		return nil, errClusterNotFound
 	}
-	rt.service = cl.Config().Service
+	rt.cluster, rt.service = name, cl.Config().Service
 	req := upstream.PickRequest{OriginalDst: rt.dest}
 	if rt.tcp.HashSourceIP && src != nil {
 		if ip, _, err := net.SplitHostPort(src.String()); err == nil {
@@ -139,7 +142,7 @@ func (m *Manager) dialTCP(rt *tcpRoute, src net.Addr) (net.Conn, error) {
 	}
 	up, host, err := cl.DialTCP(m.ctx, &req)
 	if host != nil {
-		rt.workload = host.Workload
+		rt.upstreamHost, rt.workload = host.Address, host.Workload
 	}
 	switch {
 	case err == nil:

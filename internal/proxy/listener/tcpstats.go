@@ -1,6 +1,10 @@
 package listener
 
-import "github.com/halyard-mesh/halyard/internal/proxy/hcm"
+import (
+	"time"
+
+	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
+)
 
 // TCPStats counts tcp_proxy connections (package stats implements it).
 type TCPStats interface {
@@ -14,10 +18,24 @@ type TCPStats interface {
 
 func noTCPStats(int64, int64) {}
 
-// tcpOpened reports a connection of a chosen chain to the TCP stats.
+// tcpOpened reports a connection of a chosen chain to the TCP stats and
+// returns what records its close: the tcp_proxy's access logs (an entry
+// whose request fields are empty, as Envoy's for TCP), then the stats.
 func (m *Manager) tcpOpened(cfg *Config, rt *tcpRoute) func(sent, received int64) {
-	if m.opts.TCPStats == nil {
-		return noTCPStats
+	closed := noTCPStats
+	if m.opts.TCPStats != nil {
+		closed = m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, rt.workload)
 	}
-	return m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, rt.workload)
+	if len(rt.tcp.AccessLogs) == 0 {
+		return closed
+	}
+	return func(sent, received int64) {
+		info := &hcm.RequestInfo{Start: rt.start, Duration: time.Since(rt.start), Listener: cfg.Name, Inbound: cfg.Inbound,
+			Cluster: rt.cluster, Service: rt.service, UpstreamHost: rt.upstreamHost, UpstreamWorkload: rt.workload,
+			Flags: rt.flags, Details: rt.details, RequestBytes: received, ResponseBytes: sent, GRPCStatus: -1}
+		for _, l := range rt.tcp.AccessLogs {
+			l.Log(info)
+		}
+		closed(sent, received)
+	}
 }
