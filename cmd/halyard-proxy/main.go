@@ -117,7 +117,7 @@ func run(args []string) error {
 	logs := accesslog.NewSinks(os.Stdout)
 	defer logs.Close()
 	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain, DebugHeaders: debug,
-		AccessLogs: logs, TCPStats: metrics, PeerMetadata: self.Encode(), PeerID: *nodeID,
+		AccessLogs: logs, Metrics: metrics, TCPStats: metrics, PeerMetadata: self.Encode(), PeerID: *nodeID,
 		OnRequest: func(info *hcm.RequestInfo) {
 			metrics.ObserveHTTP(info)
 			taps.Publish(info)

@@ -279,11 +279,11 @@ metadata:
   namespace: istio-system
 spec:
   metrics:
-  - providers: [{name: prometheus}]
+  - reportingInterval: 5s
 `, want: []string{
 			`t.yaml:1: warning: AuthorizationPolicy/bookinfo/deny-all: AuthorizationPolicy is not yet applied: it is validated, then ignored`,
 			`t.yaml:8: warning: Gateway/default/ingress: Gateway is not yet applied: it is validated, then ignored`,
-			`t.yaml:25: warning: Telemetry/istio-system/mesh-default: spec.metrics: field not yet supported; ignored`,
+			`t.yaml:26: warning: Telemetry/istio-system/mesh-default: spec.metrics[0].reportingInterval: field not yet supported; ignored`,
 		}},
 		{name: "they are parsed strictly", in: `
 apiVersion: security.istio.io/v1

@@ -18,6 +18,11 @@ var telemetryRules = []fieldRule{
 	ok("spec.tracing[].disableSpanReporting"),
 	ok("spec.tracing[].customTags", "literal and header tags; an environment tag reports its defaultValue"),
 	ok("spec.tracing[].match.mode", "CLIENT: outbound listeners, SERVER: inbound listeners, CLIENT_AND_SERVER: both"),
+	ok("spec.metrics[].providers", "the sidecar's Prometheus endpoint is the only metrics provider"),
+	ok("spec.metrics[].overrides[].match.metric", "Istio's metrics; GRPC_REQUEST_MESSAGES and GRPC_RESPONSE_MESSAGES are not reported"),
+	ok("spec.metrics[].overrides[].match.mode", "CLIENT: reporter source (outbound), SERVER: reporter destination (inbound)"),
+	ok("spec.metrics[].overrides[].disabled", "the metric is not reported"),
+	ok("spec.metrics[].overrides[].tagOverrides", "REMOVE drops the label; UPSERT with a quoted string literal (`\"'v'\"`) sets a constant label; other UPSERT expressions are skipped (no CEL evaluator)"),
 }
 
 // peerAuthenticationRules, authorizationPolicyRules and

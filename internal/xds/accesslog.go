@@ -41,13 +41,15 @@ var DefaultJSONAccessLog = map[string]string{
 	"route_name": "%ROUTE_NAME%",
 }
 
-// withAccessLogs sets the access_log and tracing of every HCM in the
-// listeners, for its direction (Telemetry match.mode CLIENT: outbound,
-// SERVER: inbound).
+// withAccessLogs sets the access_log and tracing of every HCM and
+// tcp_proxy in the listeners, and the listeners' metric overrides
+// (metrics.go), for their direction (Telemetry match.mode CLIENT:
+// outbound, SERVER: inbound).
 func (g *generator) withAccessLogs(ls []types.Resource) []types.Resource {
 	out, in := g.accessLogs(telemetry.WorkloadMode_CLIENT), g.accessLogs(telemetry.WorkloadMode_SERVER)
 	outTr, inTr := g.tracing(telemetry.WorkloadMode_CLIENT), g.tracing(telemetry.WorkloadMode_SERVER)
-	if len(out) == 0 && len(in) == 0 && outTr == nil && inTr == nil {
+	outMd, inMd := g.metricsMetadata(telemetry.WorkloadMode_CLIENT), g.metricsMetadata(telemetry.WorkloadMode_SERVER)
+	if len(out) == 0 && len(in) == 0 && outTr == nil && inTr == nil && outMd == nil && inMd == nil {
 		return ls
 	}
 	for _, r := range ls {
@@ -55,9 +57,12 @@ func (g *generator) withAccessLogs(ls []types.Resource) []types.Resource {
 		if !ok {
 			continue
 		}
-		logs, tr := out, outTr
+		logs, tr, md := out, outTr, outMd
 		if l.GetTrafficDirection() == core.TrafficDirection_INBOUND {
-			logs, tr = in, inTr
+			logs, tr, md = in, inTr, inMd
+		}
+		if md != nil {
+			l.Metadata = md
 		}
 		if len(logs) == 0 && tr == nil {
 			continue

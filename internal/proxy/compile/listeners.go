@@ -13,6 +13,7 @@ import (
 	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/listener"
+	"github.com/halyard-mesh/halyard/internal/proxy/stats"
 	"github.com/halyard-mesh/halyard/internal/proxy/tracing"
 )
 
@@ -45,6 +46,8 @@ func Listeners(res []*listenerv3.Listener) ([]listener.Config, []string, error) 
 type Telemetry struct {
 	AccessLogs *accesslog.Sinks
 	Tracing    *tracing.Exporters
+	// Metrics interns the listeners' metric overrides.
+	Metrics *stats.Registry
 }
 
 // ListenersWith is Listeners whose access logs and spans go to t.
@@ -79,6 +82,13 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 		return c, fmt.Errorf("address: %w", err)
 	}
 	c.Address = addr
+	ov, err := metricOverrides(l.GetMetadata(), t.Metrics)
+	if err != nil {
+		return c, err
+	}
+	if ov != nil {
+		c.Metrics = ov
+	}
 	for _, lf := range l.GetListenerFilters() {
 		switch name := lf.GetName(); {
 		case name == ExplicitProxyFilter:
@@ -124,7 +134,7 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 		if err != nil {
 			return c, fmt.Errorf("http_connection_manager: %w", err)
 		}
-		hc.Inbound = c.Inbound
+		hc.Inbound, hc.Metrics = c.Inbound, c.Metrics
 		c.HTTP = hc
 	case f.GetName() == tcpProxyFilter || tc.GetTypeUrl() == tcpProxyType:
 		tp := &tcpproxyv3.TcpProxy{}

@@ -35,6 +35,9 @@ type Config struct {
 	AccessLogs []AccessLogger
 	// Tracer is the HCM's tracing; nil: trace headers pass untouched.
 	Tracer Tracer
+	// Metrics is the listener's metric overrides, opaque here (package
+	// stats's *Overrides); copied to RequestInfo.Metrics.
+	Metrics any
 	// Inbound is set on inbound listeners (traffic_direction INBOUND):
 	// requests arrive from a peer sidecar and their peer metadata headers
 	// are read and removed.
@@ -178,6 +181,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	info.Path = r.URL.Path
 	info.RequestID = r.Header.Get("X-Request-Id")
 	info.Inbound = cfg.Inbound
+	info.Metrics = cfg.Metrics
 	info.GRPC = isGRPC(r)
 	info.GRPCStatus = -1
 	info.RequestBytes = r.ContentLength

@@ -88,6 +88,8 @@ type RequestInfo struct {
 	// UpstreamWorkload is the upstream host's workload identity
 	// (upstream.Host.Workload).
 	UpstreamWorkload string
+	// Metrics is the listener's metric overrides (Config.Metrics).
+	Metrics any
 	// PeerMetadata is the x-envoy-peer-metadata an inbound request
 	// carried (the client sidecar's workload).
 	PeerMetadata string

@@ -10,10 +10,11 @@ import (
 type TCPStats interface {
 	// TCPOpened records a connection opened: inbound or outbound, its
 	// response flags (a failed connect), the cluster's telemetry service
-	// and the upstream host's workload (see hcm.RequestInfo). The
-	// returned func records its close with the bytes sent downstream and
-	// received from downstream.
-	TCPOpened(inbound bool, flags hcm.Flags, service, workload string) (closed func(sent, received int64))
+	// and the upstream host's workload (see hcm.RequestInfo), and the
+	// listener's metric overrides (Config.Metrics). The returned func
+	// records its close with the bytes sent downstream and received from
+	// downstream.
+	TCPOpened(inbound bool, flags hcm.Flags, service, workload string, metrics any) (closed func(sent, received int64))
 }
 
 func noTCPStats(int64, int64) {}
@@ -24,7 +25,7 @@ func noTCPStats(int64, int64) {}
 func (m *Manager) tcpOpened(cfg *Config, rt *tcpRoute) func(sent, received int64) {
 	closed := noTCPStats
 	if m.opts.TCPStats != nil {
-		closed = m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, rt.workload)
+		closed = m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, rt.workload, cfg.Metrics)
 	}
 	if len(rt.tcp.AccessLogs) == 0 {
 		return closed

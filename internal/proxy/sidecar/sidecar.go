@@ -30,6 +30,7 @@ import (
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/listener"
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
+	"github.com/halyard-mesh/halyard/internal/proxy/stats"
 	"github.com/halyard-mesh/halyard/internal/proxy/tracing"
 	"github.com/halyard-mesh/halyard/internal/proxy/upstream"
 	"github.com/halyard-mesh/halyard/internal/proxy/xdsclient"
@@ -56,6 +57,9 @@ type Options struct {
 	// DebugHeaders says when responses carry x-halyard-reason (default:
 	// when the request has x-halyard-debug: 1).
 	DebugHeaders hcm.DebugHeaders
+	// Metrics interns the listeners' metric overrides (the registry
+	// OnRequest and TCPStats count in).
+	Metrics *stats.Registry
 	// AccessLogs are where the listeners' access logs write; none are
 	// written when nil.
 	AccessLogs *accesslog.Sinks
@@ -203,7 +207,7 @@ func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 	switch typeURL {
 	case xdsclient.ListenerType:
-		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), compile.Telemetry{AccessLogs: p.opts.AccessLogs, Tracing: p.tracing})
+		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), compile.Telemetry{AccessLogs: p.opts.AccessLogs, Tracing: p.tracing, Metrics: p.opts.Metrics})
 		if err != nil {
 			return err
 		}

@@ -22,39 +22,50 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	r.mu.RUnlock()
 	var b []byte
 	if len(httpList) > 0 {
-		b = header(b, RequestsTotal, "counter", "Requests by source, destination and response.")
+		hdr := false
 		for _, s := range httpList {
-			b = appendSample(b, RequestsTotal, s.labels, "", float64(s.requests.Load()))
+			if !s.drop[0] {
+				b = headerOnce(b, &hdr, RequestsTotal, "counter", "Requests by source, destination and response.")
+				b = appendSample(b, RequestsTotal, s.labels[0], "", float64(s.requests.Load()))
+			}
 		}
 		hists := []struct {
+			i          int
 			name, help string
 			get        func(*httpSeries) *histogram
 		}{
-			{RequestDuration, "Request duration in milliseconds.", func(s *httpSeries) *histogram { return s.duration }},
-			{RequestBytes, "Request body size in bytes.", func(s *httpSeries) *histogram { return s.reqBytes }},
-			{ResponseBytes, "Response body size in bytes.", func(s *httpSeries) *histogram { return s.resBytes }},
+			{1, RequestDuration, "Request duration in milliseconds.", func(s *httpSeries) *histogram { return s.duration }},
+			{2, RequestBytes, "Request body size in bytes.", func(s *httpSeries) *histogram { return s.reqBytes }},
+			{3, ResponseBytes, "Response body size in bytes.", func(s *httpSeries) *histogram { return s.resBytes }},
 		}
 		for _, h := range hists {
-			b = header(b, h.name, "histogram", h.help)
+			hdr := false
 			for _, s := range httpList {
-				b = h.get(s).write(b, h.name, s.labels)
+				if !s.drop[h.i] {
+					b = headerOnce(b, &hdr, h.name, "histogram", h.help)
+					b = h.get(s).write(b, h.name, s.labels[h.i])
+				}
 			}
 		}
 	}
 	if len(tcpList) > 0 {
 		counters := []struct {
+			i          int
 			name, help string
 			get        func(*TCPSeries) uint64
 		}{
-			{TCPSentBytes, "Bytes sent downstream on TCP connections.", func(s *TCPSeries) uint64 { return s.sent.Load() }},
-			{TCPReceivedBytes, "Bytes received from downstream on TCP connections.", func(s *TCPSeries) uint64 { return s.received.Load() }},
-			{TCPConnectionsOpened, "TCP connections opened.", func(s *TCPSeries) uint64 { return s.opened.Load() }},
-			{TCPConnectionsClosed, "TCP connections closed.", func(s *TCPSeries) uint64 { return s.closed.Load() }},
+			{2, TCPSentBytes, "Bytes sent downstream on TCP connections.", func(s *TCPSeries) uint64 { return s.sent.Load() }},
+			{3, TCPReceivedBytes, "Bytes received from downstream on TCP connections.", func(s *TCPSeries) uint64 { return s.received.Load() }},
+			{0, TCPConnectionsOpened, "TCP connections opened.", func(s *TCPSeries) uint64 { return s.opened.Load() }},
+			{1, TCPConnectionsClosed, "TCP connections closed.", func(s *TCPSeries) uint64 { return s.closed.Load() }},
 		}
 		for _, c := range counters {
-			b = header(b, c.name, "counter", c.help)
+			hdr := false
 			for _, s := range tcpList {
-				b = appendSample(b, c.name, s.labels, "", float64(c.get(s)))
+				if !s.drop[c.i] {
+					b = headerOnce(b, &hdr, c.name, "counter", c.help)
+					b = appendSample(b, c.name, s.labels[c.i], "", float64(c.get(s)))
+				}
 			}
 		}
 	}
@@ -62,7 +73,13 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	return err
 }
 
-func header(b []byte, name, typ, help string) []byte {
+// headerOnce writes a metric's HELP and TYPE lines before its first
+// sample.
+func headerOnce(b []byte, done *bool, name, typ, help string) []byte {
+	if *done {
+		return b
+	}
+	*done = true
 	b = append(b, "# HELP "+name+" "+help+"\n"...)
 	return append(b, "# TYPE "+name+" "+typ+"\n"...)
 }

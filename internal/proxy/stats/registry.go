@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,10 +24,14 @@ type httpKey struct {
 	flags      hcm.Flags
 	peer       string // inbound: the peer metadata header; outbound: the host's workload
 	service    string // the cluster's service, else the authority
+	ov         *Overrides
 }
 
 type httpSeries struct {
-	labels   string
+	// labels and drop are per metric: requests, duration, request
+	// bytes, response bytes.
+	labels   [4]string
+	drop     [4]bool
 	requests atomic.Uint64
 	duration *histogram
 	reqBytes *histogram
@@ -39,11 +44,14 @@ type tcpKey struct {
 	flags   hcm.Flags
 	peer    string
 	service string
+	ov      *Overrides
 }
 
 // TCPSeries counts the connections and bytes of one TCP label set.
 type TCPSeries struct {
-	labels         string
+	// labels and drop are per metric: opened, closed, sent, received.
+	labels         [4]string
+	drop           [4]bool
 	opened, closed atomic.Uint64
 	sent, received atomic.Uint64
 }
@@ -59,6 +67,8 @@ type Registry struct {
 	tcp      map[tcpKey]*TCPSeries
 	tcpByLb  map[string]*TCPSeries
 	tcpList  []*TCPSeries
+	// overrides interns Overrides by content.
+	overrides map[string]*Overrides
 }
 
 // NewRegistry returns an empty registry for the proxy of that workload.
@@ -67,6 +77,7 @@ func NewRegistry(self Workload) *Registry {
 		self: self,
 		http: map[httpKey]*httpSeries{}, httpByLb: map[string]*httpSeries{},
 		tcp: map[tcpKey]*TCPSeries{}, tcpByLb: map[string]*TCPSeries{},
+		overrides: map[string]*Overrides{},
 	}
 }
 
@@ -75,6 +86,7 @@ func NewRegistry(self Workload) *Registry {
 func (r *Registry) ObserveHTTP(info *hcm.RequestInfo) {
 	k := httpKey{inbound: info.Inbound, grpc: info.GRPC, code: int32(info.Status), grpcStatus: int32(info.GRPCStatus),
 		flags: info.Flags, service: info.Service}
+	k.ov, _ = info.Metrics.(*Overrides)
 	if info.Inbound {
 		k.peer = info.PeerMetadata
 	} else {
@@ -90,9 +102,15 @@ func (r *Registry) ObserveHTTP(info *hcm.RequestInfo) {
 		s = r.newHTTP(k)
 	}
 	s.requests.Add(1)
-	s.duration.observe(uint64(max(info.Duration, 0)))
-	s.reqBytes.observe(uint64(max(info.RequestBytes, 0)))
-	s.resBytes.observe(uint64(max(info.ResponseBytes, 0)))
+	if !s.drop[1] {
+		s.duration.observe(uint64(max(info.Duration, 0)))
+	}
+	if !s.drop[2] {
+		s.reqBytes.observe(uint64(max(info.RequestBytes, 0)))
+	}
+	if !s.drop[3] {
+		s.resBytes.observe(uint64(max(info.ResponseBytes, 0)))
+	}
 }
 
 func (r *Registry) newHTTP(k httpKey) *httpSeries {
@@ -116,10 +134,17 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 		grpcStatus = strconv.Itoa(int(k.grpcStatus))
 	}
 	code := strconv.Itoa(int(k.code))
-	lb := r.labels(k.inbound, k.peer, k.service, proto, &code, &grpcStatus, k.flags)
+	pairs := r.labels(k.inbound, k.peer, k.service, proto, &code, &grpcStatus, k.flags)
+	var labels [4]string
+	var drop [4]bool
+	for i := range labels {
+		labels[i] = renderLabels(k.ov.apply(mRequests+metric(i), pairs))
+		drop[i] = k.ov.dropped(mRequests + metric(i))
+	}
+	lb := seriesKey(labels, drop)
 	s := r.httpByLb[lb]
 	if s == nil {
-		s = &httpSeries{labels: lb, duration: newHistogram(DurationBuckets, 1e6),
+		s = &httpSeries{labels: labels, drop: drop, duration: newHistogram(DurationBuckets, 1e6),
 			reqBytes: newHistogram(ByteBuckets, 1), resBytes: newHistogram(ByteBuckets, 1)}
 		r.httpByLb[lb] = s
 		r.httpList = append(r.httpList, s)
@@ -131,8 +156,8 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 // TCP returns the series of a TCP connection: inbound or outbound, its
 // response flags, the upstream host's workload and the cluster's service
 // (see hcm.RequestInfo).
-func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service string) *TCPSeries {
-	k := tcpKey{inbound: inbound, flags: flags, service: service}
+func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service string, ov *Overrides) *TCPSeries {
+	k := tcpKey{inbound: inbound, flags: flags, service: service, ov: ov}
 	if !inbound {
 		k.peer = upstreamWorkload
 	}
@@ -153,10 +178,17 @@ func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service 
 			return s
 		}
 	}
-	lb := r.labels(k.inbound, k.peer, k.service, "tcp", nil, nil, k.flags)
+	pairs := r.labels(k.inbound, k.peer, k.service, "tcp", nil, nil, k.flags)
+	var labels [4]string
+	var drop [4]bool
+	for i := range labels {
+		labels[i] = renderLabels(k.ov.apply(mTCPOpened+metric(i), pairs))
+		drop[i] = k.ov.dropped(mTCPOpened + metric(i))
+	}
+	lb := seriesKey(labels, drop)
 	s = r.tcpByLb[lb]
 	if s == nil {
-		s = &TCPSeries{labels: lb}
+		s = &TCPSeries{labels: labels, drop: drop}
 		r.tcpByLb[lb] = s
 		r.tcpList = append(r.tcpList, s)
 	}
@@ -175,10 +207,15 @@ func (s *TCPSeries) Closed(sent, received int64) {
 	s.closed.Add(1)
 }
 
-// labels renders a series' label set in Istio's order. On the inbound
-// side the peer is the source and this proxy the destination; on the
-// outbound side the other way round. code and grpcStatus are nil for TCP.
-func (r *Registry) labels(inbound bool, peer, service, proto string, code, grpcStatus *string, flags hcm.Flags) string {
+// seriesKey identifies a series by its label sets and dropped metrics.
+func seriesKey(labels [4]string, drop [4]bool) string {
+	return fmt.Sprint(labels, drop)
+}
+
+// labels returns a series' labels in Istio's order. On the inbound side
+// the peer is the source and this proxy the destination; on the outbound
+// side the other way round. code and grpcStatus are nil for TCP.
+func (r *Registry) labels(inbound bool, peer, service, proto string, code, grpcStatus *string, flags hcm.Flags) [][2]string {
 	other, ok := ParseWorkload(peer)
 	if !ok {
 		other = UnknownWorkload()
@@ -190,16 +227,8 @@ func (r *Registry) labels(inbound bool, peer, service, proto string, code, grpcS
 		reporter, policy = "destination", "none"
 	}
 	svc := ParseService(service)
-	var b strings.Builder
-	add := func(k, v string) {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k)
-		b.WriteString(`="`)
-		b.WriteString(escape(v))
-		b.WriteByte('"')
-	}
+	out := make([][2]string, 0, 25)
+	add := func(k, v string) { out = append(out, [2]string{k, v}) }
 	add("reporter", reporter)
 	add("source_workload", src.Name)
 	add("source_canonical_service", src.CanonicalService)
@@ -227,7 +256,7 @@ func (r *Registry) labels(inbound bool, peer, service, proto string, code, grpcS
 	}
 	add("response_flags", flags.String())
 	add("connection_security_policy", policy)
-	return b.String()
+	return out
 }
 
 // escape escapes a label value for the Prometheus text format.
@@ -240,8 +269,9 @@ func escape(v string) string {
 
 // TCPOpened counts a connection opened and returns what counts its close
 // (listener.TCPStats).
-func (r *Registry) TCPOpened(inbound bool, flags hcm.Flags, service, workload string) func(sent, received int64) {
-	s := r.TCP(inbound, flags, workload, service)
+func (r *Registry) TCPOpened(inbound bool, flags hcm.Flags, service, workload string, metrics any) func(sent, received int64) {
+	ov, _ := metrics.(*Overrides)
+	s := r.TCP(inbound, flags, workload, service, ov)
 	s.Opened()
 	return s.Closed
 }

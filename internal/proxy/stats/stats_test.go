@@ -108,11 +108,11 @@ func TestInboundGRPCAndDedup(t *testing.T) {
 
 func TestTCP(t *testing.T) {
 	r := NewRegistry(self)
-	s := r.TCP(false, 0, "mysql-v1;db;mysql;v1;Kubernetes;mysql;v1", "mysql.db.svc.cluster.local;mysql;db")
+	s := r.TCP(false, 0, "mysql-v1;db;mysql;v1;Kubernetes;mysql;v1", "mysql.db.svc.cluster.local;mysql;db", nil)
 	s.Opened()
 	s.Opened()
 	s.Closed(100, 20)
-	if r.TCP(false, 0, "mysql-v1;db;mysql;v1;Kubernetes;mysql;v1", "mysql.db.svc.cluster.local;mysql;db") != s {
+	if r.TCP(false, 0, "mysql-v1;db;mysql;v1;Kubernetes;mysql;v1", "mysql.db.svc.cluster.local;mysql;db", nil) != s {
 		t.Fatal("same key, different series")
 	}
 	text := scrape(t, r)
@@ -163,4 +163,54 @@ func BenchmarkObserveHTTP(b *testing.B) {
 			r.ObserveHTTP(info)
 		}
 	})
+}
+
+func TestOverrides(t *testing.T) {
+	r := NewRegistry(self)
+	ov, err := r.Overrides([]MetricOverride{
+		{Name: "requests_total", Remove: []string{"response_flags", "source_principal"}},
+		{Name: "request_duration_milliseconds", Drop: true},
+		{Set: map[string]string{"mesh": "demo", "request_protocol": "HTTP"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := r.Overrides([]MetricOverride{
+		{Name: "requests_total", Remove: []string{"source_principal", "response_flags"}},
+		{Name: "request_duration_milliseconds", Drop: true},
+		{Set: map[string]string{"request_protocol": "HTTP", "mesh": "demo"}},
+	})
+	if again != ov {
+		t.Fatal("equal overrides are not interned")
+	}
+	info := &hcm.RequestInfo{Status: 200, GRPCStatus: -1, Metrics: ov, Service: "a.b.svc.cluster.local;a;b"}
+	r.ObserveHTTP(info)
+	r.ObserveHTTP(info)
+	text := scrape(t, r)
+	if got := sample(text, RequestsTotal, `mesh="demo"`, `request_protocol="HTTP"`); got != "2" {
+		t.Errorf("requests with overrides = %s, want 2\n%s", got, text)
+	}
+	line := ""
+	for l := range strings.SplitSeq(text, "\n") {
+		if strings.HasPrefix(l, RequestsTotal+"{") {
+			line = l
+		}
+	}
+	if strings.Contains(line, "response_flags") || strings.Contains(line, "source_principal") {
+		t.Errorf("removed labels still there: %s", line)
+	}
+	if strings.Contains(text, RequestDuration) {
+		t.Errorf("dropped histogram still written:\n%s", text)
+	}
+	if got := sample(text, ResponseBytes+"_count", `mesh="demo"`, `response_flags="-"`); got != "2" {
+		t.Errorf("response bytes count = %s, want 2 (with response_flags)", got)
+	}
+	if _, err := r.Overrides([]MetricOverride{{Name: "nope"}}); err == nil || err.Error() != `stats: unknown metric "nope"` {
+		t.Errorf("unknown metric: %v", err)
+	}
+	s := r.TCP(true, 0, "", "", ov)
+	s.Opened()
+	if got := sample(scrape(t, r), TCPConnectionsOpened, `mesh="demo"`, `request_protocol="HTTP"`); got != "1" {
+		t.Errorf("TCP opened with overrides = %s, want 1", got)
+	}
 }
