@@ -386,3 +386,70 @@ spec:
 		t.Errorf("grpc-echo sidecars: gRPC calls = %v, want %d", atServers, calls)
 	}
 }
+
+// TestTelemetryMetricOverrides applies Telemetry metrics overrides: the
+// mesh removes response_flags from istio_requests_total and adds a
+// constant label on the client side; a workload Telemetry turns off the
+// duration histogram of ratings' sidecar (server side).
+func TestTelemetryMetricOverrides(t *testing.T) {
+	files := bookinfo()
+	files["telemetry.yaml"] = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: mesh-default
+  namespace: istio-system
+spec:
+  metrics:
+  - overrides:
+    - match: {metric: REQUEST_COUNT, mode: CLIENT}
+      tagOverrides:
+        response_flags: {operation: REMOVE}
+        mesh: {value: "'demo'"}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: ratings
+  namespace: default
+spec:
+  selector:
+    matchLabels: {app: ratings}
+  metrics:
+  - overrides:
+    - match: {metric: REQUEST_DURATION, mode: SERVER}
+      disabled: true
+`
+	m := startMesh(t, files)
+	c := m.client("halyard-exec")
+	const n = 10
+	for i := range n {
+		if status, _, _, err := get(c, "http://ratings:9080/", nil); err != nil || status != 200 {
+			t.Fatalf("request %d: status %d, err %v", i, status, err)
+		}
+	}
+	client, _ := m.state.Pod("halyard-exec")
+	src := scrape(t, client.AdminAddress)
+	if got := sum(src, "istio_requests_total", map[string]string{"reporter": "source", "mesh": "demo", "destination_workload": "ratings-v1"}); got != n {
+		t.Errorf("client: requests with mesh=demo = %v, want %d", got, n)
+	}
+	for _, s := range src {
+		if _, has := s.labels["response_flags"]; has && s.name == "istio_requests_total" {
+			t.Errorf("client: istio_requests_total still has response_flags: %v", s.labels)
+		}
+	}
+	if got := sum(src, "istio_request_duration_milliseconds_count", map[string]string{"reporter": "source", "response_flags": "-"}); got != n {
+		t.Errorf("client: duration count = %v, want %d (other metrics keep their labels)", got, n)
+	}
+	var ratings string
+	for p := range m.podNames("ratings-v1") {
+		ratings = p
+	}
+	rp, _ := m.state.Pod(ratings)
+	dst := scrape(t, rp.AdminAddress)
+	if got := sum(dst, "istio_requests_total", map[string]string{"reporter": "destination", "source_workload": "halyard-exec"}); got != n {
+		t.Errorf("ratings: requests = %v, want %d", got, n)
+	}
+	if got := sum(dst, "istio_request_duration_milliseconds_count", nil); got != 0 {
+		t.Errorf("ratings: duration histogram reported (%v), want it off", got)
+	}
+}
