@@ -58,7 +58,8 @@ type TCPSeries struct {
 
 // Registry holds one proxy's metrics. It is safe for concurrent use.
 type Registry struct {
-	self Workload
+	self      Workload
+	maxSeries int // MaxSeries; tests lower it
 
 	mu       sync.RWMutex
 	http     map[httpKey]*httpSeries
@@ -74,7 +75,7 @@ type Registry struct {
 // NewRegistry returns an empty registry for the proxy of that workload.
 func NewRegistry(self Workload) *Registry {
 	return &Registry{
-		self: self,
+		self: self, maxSeries: MaxSeries,
 		http: map[httpKey]*httpSeries{}, httpByLb: map[string]*httpSeries{},
 		tcp: map[tcpKey]*TCPSeries{}, tcpByLb: map[string]*TCPSeries{},
 		overrides: map[string]*Overrides{},
@@ -119,7 +120,7 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 	if s := r.http[k]; s != nil {
 		return s
 	}
-	if len(r.http) >= MaxSeries {
+	if len(r.http) >= r.maxSeries {
 		k.peer, k.service = "", ""
 		if s := r.http[k]; s != nil {
 			return s
@@ -172,7 +173,7 @@ func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service 
 	if s := r.tcp[k]; s != nil {
 		return s
 	}
-	if len(r.tcp) >= MaxSeries {
+	if len(r.tcp) >= r.maxSeries {
 		k.peer, k.service = "", ""
 		if s := r.tcp[k]; s != nil {
 			return s
