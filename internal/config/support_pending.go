@@ -57,6 +57,7 @@ var meshConfigRules = []fieldRule{
 	ok("data.mesh.extensionProviders[].opentelemetry.http.path", "OTLP over HTTP (protobuf) instead of gRPC; default /v1/traces"),
 	ok("data.mesh.extensionProviders[].opentelemetry.http.timeout"),
 	ok("data.mesh.defaultProviders.tracing", "the tracing provider when no Telemetry names one"),
+	ok("data.mesh.defaultProviders.accessLogging", "the access log providers when no Telemetry names one (with accessLogFile, `envoy` is added)"),
 	ok("data.mesh.enableTracing", "false turns tracing off everywhere"),
 	ok("data.mesh.defaultConfig.tracing.sampling", "percent of new traces sampled when no Telemetry sets randomSamplingPercentage (default 1)"),
 }

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"encoding/json"
+	"slices"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -99,27 +100,43 @@ func setTelemetry(f *listener.Filter, logs []*accesslogv3.AccessLog, tr *hcm.Htt
 
 // accessLogs resolves the access logs of the proxy's pod for one
 // direction: the most specific Telemetry whose accessLogging applies to it
-// (workload selector, then the pod's namespace, then the root namespace);
-// without one, MeshConfig accessLogFile.
+// (workload selector, then the pod's namespace, then the root namespace;
+// an entry without providers uses MeshConfig defaultProviders.accessLogging);
+// without one, defaultProviders.accessLogging and accessLogFile (the
+// envoy provider).
 func (g *generator) accessLogs(mode telemetry.WorkloadMode) []*accesslogv3.AccessLog {
+	defaults := g.mesh.GetDefaultProviders().GetAccessLogging()
+	var names []string
 	if sel := g.telemetryAccessLogging(mode); sel != nil {
-		var out []*accesslogv3.AccessLog
 		for _, al := range sel {
 			if al.GetDisabled().GetValue() {
 				return nil
 			}
+			if len(al.GetProviders()) == 0 {
+				names = append(names, defaults...)
+			}
 			for _, p := range al.GetProviders() {
-				if l := g.providerAccessLog(p.GetName()); l != nil {
-					out = append(out, l)
-				}
+				names = append(names, p.GetName())
 			}
 		}
-		return out
+	} else {
+		names = defaults
+		if g.mesh.GetAccessLogFile() != "" && !slices.Contains(names, EnvoyAccessLogProvider) {
+			names = append(names, EnvoyAccessLogProvider)
+		}
 	}
-	if g.mesh.GetAccessLogFile() == "" {
-		return nil
+	var out []*accesslogv3.AccessLog
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if l := g.providerAccessLog(n); l != nil {
+			out = append(out, l)
+		}
 	}
-	return []*accesslogv3.AccessLog{g.providerAccessLog(EnvoyAccessLogProvider)}
+	return out
 }
 
 // telemetryAccessLogging returns the accessLogging entries (for the mode)
