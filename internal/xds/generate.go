@@ -21,6 +21,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	meshconfig "istio.io/api/mesh/v1alpha1"
+
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
@@ -35,6 +37,11 @@ type Input struct {
 	// RootNamespace holds DestinationRules that apply to every proxy
 	// (Istio's meshConfig.rootNamespace); "istio-system" when empty.
 	RootNamespace string
+	// Mesh is the mesh configuration (access log settings, providers);
+	// nil means Istio's defaults.
+	Mesh *meshconfig.MeshConfig
+	// Telemetries configure access logs per mesh, namespace and workload.
+	Telemetries []config.Telemetry
 }
 
 // generator holds one Generate call's inputs and indexes.
@@ -43,8 +50,11 @@ type generator struct {
 	pod    *registry.Pod
 	suffix string
 	root   string
-	vss    []vsEntry // VirtualServices bound to the mesh, by namespace/name
-	dri    *drIndex  // DestinationRules by namespace and host
+	// mesh and telemetries configure access logs (accesslog.go).
+	mesh        *meshconfig.MeshConfig
+	telemetries []config.Telemetry
+	vss         []vsEntry // VirtualServices bound to the mesh, by namespace/name
+	dri         *drIndex  // DestinationRules by namespace and host
 	// outbound are the outbound clusters with their merged policies, and
 	// byCluster indexes them by name.
 	outbound  []outboundCluster
@@ -105,6 +115,9 @@ func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 		suffix: cmp.Or(in.DomainSuffix, registry.DefaultDomainSuffix),
 		root:   cmp.Or(in.RootNamespace, DefaultRootNamespace),
 		dri:    dri,
+
+		mesh:        in.Mesh,
+		telemetries: in.Telemetries,
 	}
 	if g.dri == nil {
 		g.dri = newDRIndex(in.DestinationRules, g.suffix)

@@ -139,6 +139,8 @@ func loadCase(t *testing.T, dir string) (*Input, *registry.Pod, *podsFile) {
 		VirtualServices:  snap.VirtualServices,
 		DestinationRules: snap.DestinationRules,
 		DomainSuffix:     registry.DefaultDomainSuffix,
+		Mesh:             snap.Mesh,
+		Telemetries:      snap.Telemetries,
 	}
 	for i := range model.Pods {
 		if p := &model.Pods[i]; p.Namespace+"/"+p.Name == pf.Proxy {
