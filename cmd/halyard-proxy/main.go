@@ -22,9 +22,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/admin"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/sidecar"
+	"github.com/halyard-mesh/halyard/internal/proxy/stats"
+	"github.com/halyard-mesh/halyard/internal/proxy/tap"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -115,11 +118,23 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
-	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain, DebugHeaders: debug})
+	self := stats.SelfFromMetadata(md)
+	metrics := stats.NewRegistry(self)
+	taps := tap.NewHub(self)
+	logs := accesslog.NewSinks(os.Stdout)
+	defer logs.Close()
+	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain, DebugHeaders: debug,
+		AccessLogs: logs, Metrics: metrics, TCPStats: metrics, PeerMetadata: self.Encode(), PeerID: *nodeID,
+		OnRequest: func(info *hcm.RequestInfo) {
+			metrics.ObserveHTTP(info)
+			taps.Publish(info)
+		}})
 	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr, "admin", adminLn.Addr().String())
 
 	adminErr := make(chan error, 1)
-	go func() { adminErr <- admin.Serve(ctx, adminLn, withCerts(withProfiling(admin.Handler(p)), id), log) }()
+	go func() {
+		adminErr <- admin.Serve(ctx, adminLn, withCerts(withProfiling(admin.HandlerWith(p, admin.Telemetry{Metrics: metrics, Tap: taps})), id), log)
+	}()
 	idDone := make(chan struct{})
 	go func() {
 		defer close(idDone)

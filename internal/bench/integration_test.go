@@ -44,8 +44,9 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("%s: %d requests, %d errors", p.Path, p.Requests, p.Errors)
 		}
 	}
-	if cp := rep.ControlPlane; cp == nil || cp.Change.Converged != cp.Proxies {
-		t.Errorf("control plane: %+v", cp)
+	// One of the proxies is a real sidecar; the others are simulated.
+	if cp := rep.ControlPlane; cp == nil || cp.Change.Converged != cp.Proxies-1 || cp.Sidecar == nil || !cp.Sidecar.Synced {
+		t.Errorf("control plane: %+v (sidecar %+v)", cp, cp.Sidecar)
 	}
 	for _, tg := range rep.Targets {
 		if tg.Status == StatusNotRun {

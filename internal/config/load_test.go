@@ -278,13 +278,12 @@ metadata:
   name: mesh-default
   namespace: istio-system
 spec:
-  accessLogging:
-  - providers:
-    - name: envoy
+  metrics:
+  - reportingInterval: 5s
 `, want: []string{
 			`t.yaml:1: warning: AuthorizationPolicy/bookinfo/deny-all: AuthorizationPolicy is not yet applied: it is validated, then ignored`,
 			`t.yaml:8: warning: Gateway/default/ingress: Gateway is not yet applied: it is validated, then ignored`,
-			`t.yaml:24: warning: Telemetry/istio-system/mesh-default: spec: field not yet supported; ignored`,
+			`t.yaml:26: warning: Telemetry/istio-system/mesh-default: spec.metrics[0].reportingInterval: field not yet supported; ignored`,
 		}},
 		{name: "they are parsed strictly", in: `
 apiVersion: security.istio.io/v1

@@ -11,7 +11,22 @@ var sidecarRules = []fieldRule{
 }
 
 // telemetryRules: telemetry.istio.io Telemetry.
-var telemetryRules []fieldRule
+var telemetryRules = []fieldRule{
+	ok("spec.selector", "a Telemetry in a workload's namespace with matching labels overrides the namespace's, which overrides the root namespace's (istio-system)"),
+	ok("spec.accessLogging[].providers", "`envoy` (the mesh's accessLogFile, or stdout, in accessLogEncoding/accessLogFormat) and `extensionProviders` of kind `envoyFileAccessLog`; other providers are skipped"),
+	ok("spec.accessLogging[].disabled", "turns access logs off at that level"),
+	ok("spec.accessLogging[].match.mode", "CLIENT: outbound listeners, SERVER: inbound listeners, CLIENT_AND_SERVER: both"),
+	ok("spec.tracing[].providers", "the first names an `extensionProviders` entry of kind `opentelemetry`; none: the mesh's `defaultProviders.tracing`"),
+	ok("spec.tracing[].randomSamplingPercentage", "new traces only: a sampling decision in the incoming trace context is followed"),
+	ok("spec.tracing[].disableSpanReporting"),
+	ok("spec.tracing[].customTags", "literal and header tags; an environment tag reports its defaultValue"),
+	ok("spec.tracing[].match.mode", "CLIENT: outbound listeners, SERVER: inbound listeners, CLIENT_AND_SERVER: both"),
+	ok("spec.metrics[].providers", "the sidecar's Prometheus endpoint is the only metrics provider"),
+	ok("spec.metrics[].overrides[].match.metric", "Istio's metrics; GRPC_REQUEST_MESSAGES and GRPC_RESPONSE_MESSAGES are not reported"),
+	ok("spec.metrics[].overrides[].match.mode", "CLIENT: reporter source (outbound), SERVER: reporter destination (inbound)"),
+	ok("spec.metrics[].overrides[].disabled", "the metric is not reported"),
+	ok("spec.metrics[].overrides[].tagOverrides", "REMOVE drops the label; UPSERT with a quoted string literal (`\"'v'\"`) sets a constant label; other UPSERT expressions are skipped (no CEL evaluator)"),
+}
 
 // peerAuthenticationRules, authorizationPolicyRules and
 // requestAuthenticationRules: security.istio.io. These kinds are listed in
@@ -35,4 +50,18 @@ var configMapRules = []fieldRule{
 // paths from the document's root (data.mesh.<field>).
 var meshConfigRules = []fieldRule{
 	ok("data.mesh.outboundTrafficPolicy", "the default of every pod a Sidecar does not override; transparent mode only (explicit mode only reaches registered hosts)"),
+	ok("data.mesh.accessLogFile", "turns access logs on (every HCM's access_log writes there; /dev/stdout goes to the sidecar's log) unless a Telemetry says otherwise"),
+	ok("data.mesh.accessLogEncoding", "TEXT (default: Istio's format) or JSON"),
+	ok("data.mesh.accessLogFormat", "an Envoy format string (TEXT) or a JSON object of them (JSON); see docs/observability.md for the command operators"),
+	ok("data.mesh.extensionProviders[].name"),
+	ok("data.mesh.extensionProviders[].envoyFileAccessLog", "path and logFormat (text or labels)"),
+	ok("data.mesh.rootNamespace", "where mesh-wide Telemetry and DestinationRules live"),
+	ok("data.mesh.extensionProviders[].opentelemetry.service", "the collector's service host (`namespace/host` accepted); spans go to its cluster outbound|<port>||<host>"),
+	ok("data.mesh.extensionProviders[].opentelemetry.port"),
+	ok("data.mesh.extensionProviders[].opentelemetry.http.path", "OTLP over HTTP (protobuf) instead of gRPC; default /v1/traces"),
+	ok("data.mesh.extensionProviders[].opentelemetry.http.timeout"),
+	ok("data.mesh.defaultProviders.tracing", "the tracing provider when no Telemetry names one"),
+	ok("data.mesh.defaultProviders.accessLogging", "the access log providers when no Telemetry names one (with accessLogFile, `envoy` is added)"),
+	ok("data.mesh.enableTracing", "false turns tracing off everywhere"),
+	ok("data.mesh.defaultConfig.tracing.sampling", "percent of new traces sampled when no Telemetry sets randomSamplingPercentage (default 1)"),
 }

@@ -89,7 +89,9 @@ func (p *pusher) pushLocked() {
 		VirtualServices:  p.cfg.VirtualServices,
 		DestinationRules: p.cfg.DestinationRules,
 		DomainSuffix:     p.domainSuffix,
+		RootNamespace:    p.cfg.Mesh.GetRootNamespace(),
 		Mesh:             p.cfg.Mesh,
+		Telemetries:      p.cfg.Telemetries,
 		Sidecars:         p.cfg.Sidecars,
 	}
 	p.cache.NewGeneration()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,6 +204,9 @@ func (r *Runner) sidecarProc(p *pod) procSpec {
 	if r.opts.Identity != nil {
 		args = append(args, r.sidecarIdentityArgs(p)...)
 	}
+	if len(p.spec.Labels) > 0 {
+		args = append(args, "--metadata", "LABELS="+labelList(p.spec.Labels))
+	}
 	ps := procSpec{
 		Name: p.spec.Name + "/halyard-proxy", Path: r.opts.ProxyBinary, Args: args,
 		Env: r.systemEnv(), Dir: r.opts.WorkDir,
@@ -370,4 +374,15 @@ func (p *pod) snapshot() (registry.Pod, []int) {
 		}
 	}
 	return st, pids
+}
+
+// labelList renders pod labels as the proxy's LABELS metadata:
+// "k=v,k=v", sorted by key (label values cannot hold commas).
+func labelList(labels map[string]string) string {
+	parts := make([]string, 0, len(labels))
+	for k, v := range labels {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
 }

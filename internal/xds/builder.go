@@ -200,6 +200,9 @@ func canonicalLabels(l map[string]string) string {
 // the proxy it is sent to: VirtualService matches with sourceLabels, and
 // DestinationRules with a workloadSelector.
 func selectsByLabel(in *Input) bool {
+	if selectsByTelemetry(in.Telemetries) || tracingConfigured(in) {
+		return true
+	}
 	for _, vs := range in.VirtualServices {
 		for _, r := range vs.Spec.GetHttp() {
 			for _, m := range r.GetMatch() {

@@ -112,6 +112,7 @@ func (g *generator) podClusters() ([]types.Resource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("xds: pod %s/%s port %d: app address: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
 		}
+		c.Metadata = serviceMetadata(g.servicesTargeting(pp))
 		out = append(out, c)
 	}
 	return out, nil
@@ -127,6 +128,7 @@ func buildOutboundCluster(c *outboundCluster) *cluster.Cluster {
 			EdsConfig:   adsConfigSource(),
 			ServiceName: c.name,
 		},
+		Metadata: serviceMetadata([]*registry.Service{c.svc}),
 	}
 	pool := c.policy.GetConnectionPool()
 	applyConnectionPool(out, pool)

@@ -4,7 +4,6 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/halyard-mesh/halyard/internal/registry"
@@ -25,7 +24,7 @@ func (g *generator) endpoints() []types.Resource {
 				eps = append(eps, ep)
 			}
 		}
-		out = append(out, loadAssignment(c.name, eps))
+		out = append(out, g.loadAssignment(c.name, c.svc.Namespace, eps))
 	}
 	return out
 }
@@ -33,7 +32,7 @@ func (g *generator) endpoints() []types.Resource {
 // loadAssignment puts the endpoints in one locality; the locality and each
 // endpoint have weight 1 (gRPC's xDS client needs the locality weight). A
 // cluster without endpoints gets no locality.
-func loadAssignment(name string, eps []registry.Endpoint) *endpoint.ClusterLoadAssignment {
+func (g *generator) loadAssignment(name, namespace string, eps []registry.Endpoint) *endpoint.ClusterLoadAssignment {
 	cla := &endpoint.ClusterLoadAssignment{ClusterName: name}
 	if len(eps) == 0 {
 		return cla
@@ -48,20 +47,9 @@ func loadAssignment(name string, eps []registry.Endpoint) *endpoint.ClusterLoadA
 				Address: socketAddressOf(ep.Address, ep.Port),
 			}},
 			LoadBalancingWeight: wrapperspb.UInt32(1),
-			Metadata:            workloadMetadata(ep.Pod),
+			Metadata:            workloadMetadata(podNamed(g.model, namespace, ep.Pod)),
 		})
 	}
 	cla.Endpoints = []*endpoint.LocalityLbEndpoints{loc}
 	return cla
-}
-
-// workloadMetadata is filter_metadata["istio"] = {workload: <pod>}; none
-// for an endpoint without a pod (a ServiceEntry address).
-func workloadMetadata(pod string) *core.Metadata {
-	if pod == "" {
-		return nil
-	}
-	return &core.Metadata{FilterMetadata: map[string]*structpb.Struct{
-		"istio": {Fields: map[string]*structpb.Value{"workload": structpb.NewStringValue(pod)}},
-	}}
 }

@@ -36,23 +36,28 @@ type Input struct {
 	// RootNamespace holds DestinationRules that apply to every proxy
 	// (Istio's meshConfig.rootNamespace); "istio-system" when empty.
 	RootNamespace string
-	// Mesh is the mesh config (outboundTrafficPolicy); nil means Istio's
-	// defaults.
+	// Mesh is the mesh configuration (access log settings, providers,
+	// outboundTrafficPolicy); nil means Istio's defaults.
 	Mesh *meshconfig.MeshConfig
+	// Telemetries configure access logs per mesh, namespace and workload.
+	Telemetries []config.Telemetry
 	// Sidecars may set a namespace's or workload's outboundTrafficPolicy.
 	Sidecars []config.Sidecar
 }
 
 // generator holds one Generate call's inputs and indexes.
 type generator struct {
-	model    *registry.Model
-	pod      *registry.Pod
-	mesh     *meshconfig.MeshConfig
-	sidecars []config.Sidecar
-	suffix   string
-	root     string
-	vss      []vsEntry // VirtualServices bound to the mesh, by namespace/name
-	dri      *drIndex  // DestinationRules by namespace and host
+	model  *registry.Model
+	pod    *registry.Pod
+	suffix string
+	root   string
+	// mesh and telemetries configure access logs (accesslog.go); mesh and
+	// sidecars the outbound traffic policy (transparent.go).
+	mesh        *meshconfig.MeshConfig
+	telemetries []config.Telemetry
+	sidecars    []config.Sidecar
+	vss         []vsEntry // VirtualServices bound to the mesh, by namespace/name
+	dri         *drIndex  // DestinationRules by namespace and host
 	// outbound are the outbound clusters with their merged policies, and
 	// byCluster indexes them by name.
 	outbound  []outboundCluster
@@ -108,13 +113,15 @@ func newGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 // need (podListeners, podClusters): no outbound view of the mesh.
 func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 	g := &generator{
-		model:    in.Model,
-		pod:      pod,
-		mesh:     in.Mesh,
-		sidecars: in.Sidecars,
-		suffix:   cmp.Or(in.DomainSuffix, registry.DefaultDomainSuffix),
-		root:     cmp.Or(in.RootNamespace, DefaultRootNamespace),
-		dri:      dri,
+		model:  in.Model,
+		pod:    pod,
+		suffix: cmp.Or(in.DomainSuffix, registry.DefaultDomainSuffix),
+		root:   cmp.Or(in.RootNamespace, DefaultRootNamespace),
+		dri:    dri,
+
+		mesh:        in.Mesh,
+		telemetries: in.Telemetries,
+		sidecars:    in.Sidecars,
 	}
 	if g.dri == nil {
 		g.dri = newDRIndex(in.DestinationRules, g.suffix)

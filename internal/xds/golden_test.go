@@ -142,6 +142,7 @@ func loadCase(t *testing.T, dir string) (*Input, *registry.Pod, *podsFile) {
 		DestinationRules: snap.DestinationRules,
 		DomainSuffix:     registry.DefaultDomainSuffix,
 		Mesh:             snap.Mesh,
+		Telemetries:      snap.Telemetries,
 		Sidecars:         snap.Sidecars,
 	}
 	for i := range model.Pods {

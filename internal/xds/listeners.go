@@ -38,7 +38,7 @@ func (g *generator) sharedListeners() []types.Resource {
 	for _, l := range g.tcpListeners() {
 		out = append(out, l)
 	}
-	return out
+	return g.withAccessLogs(out)
 }
 
 // podListeners are the listeners at the pod's own addresses: its outbound
@@ -64,7 +64,7 @@ func (g *generator) podListeners() ([]types.Resource, error) {
 		}
 		out = append(out, l)
 	}
-	return out, nil
+	return g.withAccessLogs(out), nil
 }
 
 func (g *generator) virtualOutbound() (*listener.Listener, error) {

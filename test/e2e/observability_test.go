@@ -38,7 +38,9 @@ func TestObservability(t *testing.T) {
 			sidecars++
 		}
 	}
-	sidecarMetrics := sidecarServes(t, m, "/stats/prometheus")
+	if !sidecarServes(t, m, "/stats/prometheus") {
+		t.Fatal("the sidecars do not serve /stats/prometheus")
+	}
 
 	t.Run("control plane metrics", func(t *testing.T) {
 		body := httpGet(t, "http://"+m.state.AdminAddress+"/metrics")
@@ -57,16 +59,16 @@ func TestObservability(t *testing.T) {
 	})
 
 	t.Run("prometheus runs every dashboard query", func(t *testing.T) {
-		checkPrometheus(t, m, sidecars, sidecarMetrics)
+		checkPrometheus(t, m, sidecars)
 	})
 
 	t.Run("web UI", func(t *testing.T) {
-		checkUI(t, m, sidecars, sidecarMetrics)
+		checkUI(t, m, sidecars)
 	})
 
 	t.Run("tap", func(t *testing.T) {
 		if !sidecarServes(t, m, "/debug/tap?path=/nothing") {
-			t.Skip("the sidecars do not serve /debug/tap yet")
+			t.Fatal("the sidecars do not serve /debug/tap")
 		}
 		checkTap(t, m)
 	})
@@ -118,7 +120,7 @@ func sidecarServes(t *testing.T, m *mesh, path string) bool {
 	return false
 }
 
-func checkPrometheus(t *testing.T, m *mesh, sidecars int, sidecarMetrics bool) {
+func checkPrometheus(t *testing.T, m *mesh, sidecars int) {
 	targets := filepath.Join(m.stateDir, localmesh.PrometheusTargetsFile)
 	var groups []json.RawMessage
 	if b, err := os.ReadFile(targets); err != nil || json.Unmarshal(b, &groups) != nil || len(groups) != sidecars+1 {
@@ -155,9 +157,6 @@ func checkPrometheus(t *testing.T, m *mesh, sidecars int, sidecarMetrics bool) {
 	if up, err := prom.Up(ctx, "halyard-controlplane"); up != 1 {
 		t.Errorf("control plane target up = %d (%v), want 1", up, err)
 	}
-	if !sidecarMetrics {
-		t.Skipf("the sidecars do not serve /stats/prometheus yet: %d sidecar queries not checked", len(proxyQueries))
-	}
 	empty = dashboards.CheckQueries(ctx, t, prom, proxyQueries, 30*time.Second)
 	t.Logf("sidecar queries: %d of %d returned data", len(proxyQueries)-len(empty), len(proxyQueries))
 	for _, q := range empty {
@@ -179,7 +178,7 @@ var (
 	uiEdgeRe  = regexp.MustCompile(`data-destination="([^"]+)" data-rps="([0-9.]+)"`)
 )
 
-func checkUI(t *testing.T, m *mesh, sidecars int, sidecarMetrics bool) {
+func checkUI(t *testing.T, m *mesh, sidecars int) {
 	if _, err := headless.Binary(); err != nil && os.Getenv("CI") == "" {
 		t.Skip(err)
 	}
@@ -194,7 +193,7 @@ func checkUI(t *testing.T, m *mesh, sidecars int, sidecarMetrics bool) {
 			t.Fatal(err)
 		}
 		rps := uiEdgeRe.FindAllStringSubmatch(page.DOM, -1)
-		if !sidecarMetrics || len(rps) > 0 || time.Now().After(deadline) {
+		if len(rps) > 0 || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -210,9 +209,6 @@ func checkUI(t *testing.T, m *mesh, sidecars int, sidecarMetrics bool) {
 	}
 	if n := len(syncedRe.FindAllString(page.DOM, -1)); n != sidecars {
 		t.Errorf("UI shows %d proxies SYNCED, want %d", n, sidecars)
-	}
-	if !sidecarMetrics {
-		t.Skip("the sidecars do not serve /stats/prometheus yet: the graph's rates not checked")
 	}
 	nodes := map[string]bool{}
 	for _, n := range uiNodeRe.FindAllStringSubmatch(page.DOM, -1) {

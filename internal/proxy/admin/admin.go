@@ -1,5 +1,6 @@
 // Package admin serves the proxy's admin HTTP endpoints: readiness
-// (/healthz/ready, alias /ready) and /config_dump.
+// (/healthz/ready, alias /ready), /config_dump, and, when given,
+// /stats/prometheus and /debug/tap.
 package admin
 
 import (
@@ -22,9 +23,39 @@ type Source interface {
 	ConfigDump(w io.Writer) error
 }
 
+// Metrics writes the proxy's metrics in the Prometheus text format.
+type Metrics interface {
+	WritePrometheus(w io.Writer) error
+}
+
+// Telemetry are the optional telemetry endpoints.
+type Telemetry struct {
+	// Metrics is served at /stats/prometheus.
+	Metrics Metrics
+	// Tap is served at /debug/tap.
+	Tap http.Handler
+}
+
 // Handler returns the admin HTTP handler.
-func Handler(src Source) http.Handler {
+func Handler(src Source) http.Handler { return HandlerWith(src, Telemetry{}) }
+
+// HandlerWith returns the admin HTTP handler with telemetry endpoints.
+func HandlerWith(src Source, t Telemetry) http.Handler {
 	mux := http.NewServeMux()
+	if t.Metrics != nil {
+		mux.HandleFunc("GET /stats/prometheus", func(w http.ResponseWriter, _ *http.Request) {
+			var buf bytes.Buffer
+			if err := t.Metrics.WritePrometheus(&buf); err != nil {
+				http.Error(w, "admin: stats: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+			_, _ = w.Write(buf.Bytes())
+		})
+	}
+	if t.Tap != nil {
+		mux.Handle("GET /debug/tap", t.Tap)
+	}
 	ready := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		if src.Ready() {
@@ -51,7 +82,9 @@ func Handler(src Source) http.Handler {
 // Serve serves h on ln until ctx is done, then shuts the server down.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{
-		Handler:           h,
+		Handler: h,
+		// Streams (/debug/tap) end when ctx is done.
+		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

@@ -43,7 +43,7 @@ func Clusters(res []*clusterv3.Cluster) ([]upstream.Config, []string, error) {
 }
 
 func compileCluster(c *clusterv3.Cluster) (upstream.Config, error) {
-	cfg := upstream.Config{Name: c.GetName()}
+	cfg := upstream.Config{Name: c.GetName(), Service: clusterService(c.GetMetadata())}
 	if cfg.Name == "" {
 		return cfg, errors.New("cluster has no name")
 	}

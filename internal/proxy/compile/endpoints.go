@@ -50,7 +50,7 @@ func lbEndpoints(cla *endpointv3.ClusterLoadAssignment) ([]upstream.EndpointConf
 				}
 				w = lw.GetValue()
 			}
-			byPrio[loc.GetPriority()] = append(byPrio[loc.GetPriority()], upstream.EndpointConfig{Address: addr, Weight: w})
+			byPrio[loc.GetPriority()] = append(byPrio[loc.GetPriority()], upstream.EndpointConfig{Address: addr, Weight: w, Workload: endpointWorkload(lbe.GetMetadata())})
 		}
 	}
 	var best []upstream.EndpointConfig

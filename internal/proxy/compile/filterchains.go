@@ -35,7 +35,7 @@ func selectsChains(l *listenerv3.Listener) bool {
 // through; HTTP chains cannot be told apart without terminating TLS).
 // Matching is on server_names, which needs the tls_inspector listener
 // filter.
-func compileTCPChains(c *listener.Config, l *listenerv3.Listener) error {
+func compileTCPChains(c *listener.Config, l *listenerv3.Listener, tel Telemetry) error {
 	if c.ExplicitProxy {
 		return errors.New("an explicit-proxy listener must have one filter chain")
 	}
@@ -53,7 +53,7 @@ func compileTCPChains(c *listener.Config, l *listenerv3.Listener) error {
 		if !matches {
 			continue // e.g. another destination_port: never selected here
 		}
-		tp, err := chainTCPProxy(fc)
+		tp, err := chainTCPProxy(fc, tel)
 		if err != nil {
 			return fmt.Errorf("filter chain %s: %w", name, err)
 		}
@@ -61,7 +61,7 @@ func compileTCPChains(c *listener.Config, l *listenerv3.Listener) error {
 	}
 	var def *listener.TCPProxy
 	if dfc := l.GetDefaultFilterChain(); dfc != nil {
-		tp, err := chainTCPProxy(dfc)
+		tp, err := chainTCPProxy(dfc, tel)
 		if err != nil {
 			return fmt.Errorf("default_filter_chain: %w", err)
 		}
@@ -108,7 +108,7 @@ func chainMatch(m *listenerv3.FilterChainMatch, port string) ([]string, bool, er
 }
 
 // chainTCPProxy compiles a filter chain that must be one tcp_proxy.
-func chainTCPProxy(fc *listenerv3.FilterChain) (*listener.TCPProxy, error) {
+func chainTCPProxy(fc *listenerv3.FilterChain, tel Telemetry) (*listener.TCPProxy, error) {
 	if fc.GetTransportSocket() != nil {
 		return nil, errors.New("transport sockets (TLS) are not supported")
 	}
@@ -127,11 +127,11 @@ func chainTCPProxy(fc *listenerv3.FilterChain) (*listener.TCPProxy, error) {
 	if err := tc.UnmarshalTo(t); err != nil {
 		return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)
 	}
-	return compileTCPProxy(t)
+	return compileTCPProxy(t, tel)
 }
 
 // compileTCPProxy compiles a tcp_proxy network filter.
-func compileTCPProxy(t *tcpproxyv3.TcpProxy) (*listener.TCPProxy, error) {
+func compileTCPProxy(t *tcpproxyv3.TcpProxy, tel Telemetry) (*listener.TCPProxy, error) {
 	out := &listener.TCPProxy{}
 	switch cs := t.GetClusterSpecifier().(type) {
 	case *tcpproxyv3.TcpProxy_Cluster:
@@ -168,5 +168,8 @@ func compileTCPProxy(t *tcpproxyv3.TcpProxy) (*listener.TCPProxy, error) {
 		return nil, fmt.Errorf("tcp_proxy: idle_timeout: %w", err)
 	}
 	out.IdleTimeout = d
+	if out.AccessLogs, err = accessLogs(t.GetAccessLog(), tel.AccessLogs); err != nil {
+		return nil, fmt.Errorf("tcp_proxy: %w", err)
+	}
 	return out, nil
 }

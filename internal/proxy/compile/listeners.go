@@ -10,8 +10,11 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/listener"
+	"github.com/halyard-mesh/halyard/internal/proxy/stats"
+	"github.com/halyard-mesh/halyard/internal/proxy/tracing"
 )
 
 // Listener filter and filter names.
@@ -33,12 +36,26 @@ var listenerFiltersIgnored = map[string]bool{
 }
 
 // Listeners compiles an LDS resource set. It returns the listeners and the
-// sorted names of the RDS route configurations they reference.
+// sorted names of the RDS route configurations they reference. Access logs
+// and tracing are checked but write nowhere; use ListenersWith for them.
 func Listeners(res []*listenerv3.Listener) ([]listener.Config, []string, error) {
+	return ListenersWith(res, Telemetry{})
+}
+
+// Telemetry is where compiled listeners send access logs and spans.
+type Telemetry struct {
+	AccessLogs *accesslog.Sinks
+	Tracing    *tracing.Exporters
+	// Metrics interns the listeners' metric overrides.
+	Metrics *stats.Registry
+}
+
+// ListenersWith is Listeners whose access logs and spans go to t.
+func ListenersWith(res []*listenerv3.Listener, t Telemetry) ([]listener.Config, []string, error) {
 	out := make([]listener.Config, 0, len(res))
 	var routes []string
 	for _, l := range res {
-		c, err := compileListener(l)
+		c, err := compileListener(l, t)
 		if err != nil {
 			return nil, nil, &Error{Kind: "listener", Name: l.GetName(), Err: err}
 		}
@@ -51,7 +68,7 @@ func Listeners(res []*listenerv3.Listener) ([]listener.Config, []string, error) 
 	return out, slices.Compact(routes), nil
 }
 
-func compileListener(l *listenerv3.Listener) (listener.Config, error) {
+func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, error) {
 	c := listener.Config{
 		Name:       l.GetName(),
 		BindToPort: boolValue(l.GetBindToPort(), true),
@@ -68,6 +85,13 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 		return c, fmt.Errorf("address: %w", err)
 	}
 	c.Address = addr
+	ov, err := metricOverrides(l.GetMetadata(), t.Metrics)
+	if err != nil {
+		return c, err
+	}
+	if ov != nil {
+		c.Metrics = ov
+	}
 	for _, lf := range l.GetListenerFilters() {
 		switch name := lf.GetName(); {
 		case name == ExplicitProxyFilter:
@@ -78,7 +102,7 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 		}
 	}
 	if selectsChains(l) {
-		return c, compileTCPChains(&c, l) // filterchains.go
+		return c, compileTCPChains(&c, l, t) // filterchains.go
 	}
 	chains := l.GetFilterChains()
 	if len(chains) == 0 && l.GetDefaultFilterChain() != nil {
@@ -109,20 +133,21 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 		if err := tc.UnmarshalTo(h); err != nil {
 			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
 		}
-		hc, err := compileHCM(h)
+		hc, err := compileHCM(h, t)
 		if err != nil {
 			return c, fmt.Errorf("http_connection_manager: %w", err)
 		}
+		hc.Inbound, hc.Metrics = c.Inbound, c.Metrics
 		c.HTTP = hc
 	case f.GetName() == tcpProxyFilter || tc.GetTypeUrl() == tcpProxyType:
-		t := &tcpproxyv3.TcpProxy{}
+		tp := &tcpproxyv3.TcpProxy{}
 		if tc == nil || tc.GetTypeUrl() != tcpProxyType {
 			return c, fmt.Errorf("filter %q: typed_config must be %s", f.GetName(), tcpProxyType)
 		}
-		if err := tc.UnmarshalTo(t); err != nil {
+		if err := tc.UnmarshalTo(tp); err != nil {
 			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
 		}
-		if c.TCP, err = compileTCPProxy(t); err != nil { // filterchains.go
+		if c.TCP, err = compileTCPProxy(tp, t); err != nil { // filterchains.go
 			return c, err
 		}
 	default:
@@ -131,7 +156,7 @@ func compileListener(l *listenerv3.Listener) (listener.Config, error) {
 	return c, nil
 }
 
-func compileHCM(h *hcmv3.HttpConnectionManager) (*hcm.Config, error) {
+func compileHCM(h *hcmv3.HttpConnectionManager, t Telemetry) (*hcm.Config, error) {
 	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true)}
 	switch rs := h.GetRouteSpecifier().(type) {
 	case *hcmv3.HttpConnectionManager_Rds:
@@ -155,5 +180,11 @@ func compileHCM(h *hcmv3.HttpConnectionManager) (*hcm.Config, error) {
 		return nil, err
 	}
 	c.Filters = fs
+	if c.AccessLogs, err = accessLogs(h.GetAccessLog(), t.AccessLogs); err != nil {
+		return nil, err
+	}
+	if c.Tracer, err = compileTracing(h.GetTracing(), t.Tracing); err != nil {
+		return nil, err
+	}
 	return c, nil
 }

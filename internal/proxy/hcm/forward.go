@@ -50,12 +50,13 @@ func (s *Server) forward(st *reqState) {
 	}
 	defer release()
 	st.cluster = c
+	info.Service = c.Config().Service
 	st.pick.HTTP = r
 	st.tried = st.triedBuf[:0]
 	if rt.HasHashPolicy() {
 		st.pick.Hash, st.pick.HasHash, st.setCookie = rt.Hash(r)
 	}
-	st.grpc = isGRPC(r)
+	st.grpc = info.GRPC
 
 	ctx := context.WithValue(r.Context(), infoKey{}, st)
 	if d := requestTimeout(st); d > 0 {
@@ -149,6 +150,10 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		st.info.RequestID = newUUID()
 		h["X-Request-Id"] = []string{st.info.RequestID}
 	}
+	st.peerHeaders(h)
+	if st.cfg.Tracer != nil {
+		st.cfg.Tracer.Inject(&st.span, h)
+	}
 	st.applyHeaders(t.RequestHeaders, h, nil)
 	if st.grpcTimeout > 0 {
 		h["Grpc-Timeout"] = []string{formatGRPCTimeout(time.Duration(st.grpcTimeout))}
@@ -217,6 +222,7 @@ func (st *reqState) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		info.Attempts++
 		info.UpstreamHost = h.Address
+		info.UpstreamWorkload = h.Workload
 		areq.URL.Host = h.Address
 		var timer *time.Timer
 		if retry != nil && retry.PerTryTimeout > 0 {
@@ -384,6 +390,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // response headers, the hash cookie, the filters and the debug header.
 func (s *Server) modifyResponse(res *http.Response) error {
 	st := stateFrom(res.Request.Context())
+	st.res = res
 	st.info.Status = res.StatusCode
 	st.applyHeaders(st.target.ResponseHeaders, res.Header, res.Header)
 	if st.setCookie != "" {

@@ -30,6 +30,23 @@ type Config struct {
 	GenerateRequestID bool
 	// Filters are the HTTP filters before the router, in chain order.
 	Filters []Filter
+	// AccessLogs are the HCM's access_log entries, called once per
+	// request after it completed.
+	AccessLogs []AccessLogger
+	// Tracer is the HCM's tracing; nil: trace headers pass untouched.
+	Tracer Tracer
+	// Metrics is the listener's metric overrides, opaque here (package
+	// stats's *Overrides); copied to RequestInfo.Metrics.
+	Metrics any
+	// Inbound is set on inbound listeners (traffic_direction INBOUND):
+	// requests arrive from a peer sidecar and their peer metadata headers
+	// are read and removed.
+	Inbound bool
+}
+
+// AccessLogger writes one access log entry (package accesslog).
+type AccessLogger interface {
+	Log(info *RequestInfo)
 }
 
 // RouteSource returns the current RDS route table of a name, or nil.
@@ -98,6 +115,11 @@ type Options struct {
 	// MaxMirrors bounds the mirrored requests in flight (default 1024);
 	// beyond it requests are not mirrored.
 	MaxMirrors int
+	// PeerMetadata and PeerID, when set, are sent as the peer metadata
+	// headers on outbound requests (see PeerMetadataHeader).
+	PeerMetadata, PeerID string
+
+	peerMD, peerID []string
 }
 
 // Server serves the HTTP requests of every HCM listener. It is safe for
@@ -125,6 +147,7 @@ func NewServer(opts Options) *Server {
 	if opts.MaxMirrors <= 0 {
 		opts.MaxMirrors = DefaultMaxMirrors
 	}
+	opts.peerMD, opts.peerID = []string{opts.PeerMetadata}, []string{opts.PeerID}
 	s := &Server{opts: opts, now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
@@ -146,7 +169,9 @@ func NewServer(opts Options) *Server {
 
 // Serve handles one request received on the named listener.
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, cfg *Config) {
-	st := &reqState{s: s, cfg: cfg, w: w, r: r, genID: cfg.GenerateRequestID}
+	st := &reqState{s: s, cfg: cfg, r: r, genID: cfg.GenerateRequestID}
+	st.cw.w = w
+	st.w = &st.cw
 	info := &st.info
 	info.Start = s.now()
 	info.Listener = listener
@@ -155,8 +180,17 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	info.Authority = r.Host
 	info.Path = r.URL.Path
 	info.RequestID = r.Header.Get("X-Request-Id")
-	if s.opts.OnDone != nil {
-		defer s.done(info)
+	info.Inbound = cfg.Inbound
+	info.Metrics = cfg.Metrics
+	info.GRPC = isGRPC(r)
+	info.GRPCStatus = -1
+	info.RequestBytes = r.ContentLength
+	info.Request = r
+	if cfg.Tracer != nil {
+		cfg.Tracer.Begin(r, &st.span)
+	}
+	if s.opts.OnDone != nil || len(cfg.AccessLogs) > 0 || cfg.Tracer != nil {
+		defer s.done(st)
 	}
 
 	table := cfg.Routes
@@ -198,22 +232,35 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	}
 }
 
-func (s *Server) done(info *RequestInfo) {
+func (s *Server) done(st *reqState) {
+	info := &st.info
 	info.Duration = s.now().Sub(info.Start)
-	s.opts.OnDone(info)
+	st.finishTelemetry()
+	if st.cfg.Tracer != nil {
+		st.cfg.Tracer.End(&st.span, info)
+	}
+	for _, l := range st.cfg.AccessLogs {
+		l.Log(info)
+	}
+	if s.opts.OnDone != nil {
+		s.opts.OnDone(info)
+	}
 }
 
 // Reject answers a request locally without routing it (for example an
 // explicit-proxy request for a port without a listener) and reports it to
 // OnDone like any other request.
 func (s *Server) Reject(w http.ResponseWriter, r *http.Request, listener string, status int, f Flags, body string) {
-	st := &reqState{s: s, cfg: &Config{}, w: w, r: r}
+	st := &reqState{s: s, cfg: &Config{}, r: r}
+	st.cw.w = w
+	st.w = &st.cw
 	info := &st.info
 	*info = RequestInfo{Start: s.now(), Listener: listener, Protocol: r.Proto, Method: r.Method,
-		Authority: r.Host, Path: r.URL.Path, RequestID: r.Header.Get("X-Request-Id")}
+		Authority: r.Host, Path: r.URL.Path, RequestID: r.Header.Get("X-Request-Id"),
+		GRPC: isGRPC(r), GRPCStatus: -1, RequestBytes: r.ContentLength, Request: r}
 	st.localReply(status, f, body, body, false)
 	if s.opts.OnDone != nil {
-		s.done(info)
+		s.done(st)
 	}
 }
 

@@ -2,6 +2,7 @@ package hcm
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -72,6 +73,32 @@ type RequestInfo struct {
 	// Attempts counts the upstream attempts (1 + retries); 0 when the
 	// request was answered without reaching the upstream.
 	Attempts int
+
+	// Telemetry.
+
+	// Inbound is set for requests of an inbound listener.
+	Inbound bool
+	// GRPC is set for gRPC requests (content-type application/grpc).
+	GRPC bool
+	// GRPCStatus is the response's grpc-status; -1 when there is none.
+	GRPCStatus int
+	// Service is the destination service of the chosen cluster
+	// (upstream.Config.Service); "" when no cluster was chosen.
+	Service string
+	// UpstreamWorkload is the upstream host's workload identity
+	// (upstream.Host.Workload).
+	UpstreamWorkload string
+	// Metrics is the listener's metric overrides (Config.Metrics).
+	Metrics any
+	// PeerMetadata is the x-envoy-peer-metadata an inbound request
+	// carried (the client sidecar's workload).
+	PeerMetadata string
+	// Request is the downstream request; valid only during OnDone and
+	// the access loggers.
+	Request *http.Request
+	// RequestBytes is the request body size (its Content-Length; 0 when
+	// unknown), ResponseBytes the response body bytes sent downstream.
+	RequestBytes, ResponseBytes int64
 }
 
 // InfoFrom returns the RequestInfo of a request being proxied, or nil.

@@ -19,8 +19,11 @@ type reqState struct {
 	x    Exchange
 	s    *Server
 	cfg  *Config
-	w    http.ResponseWriter
+	w    http.ResponseWriter // &cw
 	r    *http.Request
+	cw   countingWriter
+	span Span
+	res  *http.Response // the upstream response being returned
 
 	genID      bool
 	filtersRun int // filters whose OnRequest ran (their OnResponse runs)

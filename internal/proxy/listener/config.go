@@ -26,6 +26,9 @@ type Config struct {
 	// original destination (SO_ORIGINAL_DST): transparent capture.
 	UseOriginalDst bool
 	Inbound        bool
+	// Metrics is the listener's metric overrides, opaque here (package
+	// stats's *Overrides); also in HTTP.Metrics.
+	Metrics any
 	// Exactly one of HTTP, TCP and Chains is set (an explicit proxy may
 	// also have TCP, its own filter chain, which it does not use).
 	HTTP *hcm.Config
@@ -49,6 +52,8 @@ type TCPProxy struct {
 	// HashSourceIP is hash_policy source_ip: the downstream address is the
 	// hash key for RING_HASH and MAGLEV clusters.
 	HashSourceIP bool
+	// AccessLogs write one entry per connection when it closes.
+	AccessLogs []hcm.AccessLogger
 }
 
 // WeightedCluster is one entry of tcp_proxy weighted_clusters.

@@ -58,11 +58,13 @@ func (b *boundListener) connectTCP(w http.ResponseWriter, r *http.Request, t *Co
 			}
 			var err error
 			if up, err = b.m.dialTCP(rt, down.RemoteAddr()); err != nil {
+				b.m.tcpOpened(t, rt)(0, 0)
 				b.m.logTCP(t, rt, err)
 				return
 			}
 		}
-		b.m.pipe(down, up, rt.tcp.IdleTimeout, rt.peeked)
+		done := b.m.tcpOpened(t, rt)
+		done(b.m.pipe(down, up, rt.tcp.IdleTimeout, rt.peeked))
 	})
 	if !ok && up != nil {
 		_ = up.Close()

@@ -26,6 +26,8 @@ type Options struct {
 	DrainTimeout time.Duration
 	// Listen binds a socket; net.Listen when nil.
 	Listen func(network, address string) (net.Listener, error)
+	// TCPStats, when set, counts the tcp_proxy connections.
+	TCPStats TCPStats
 }
 
 // state is the immutable view of every listener, bound or not.

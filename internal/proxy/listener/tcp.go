@@ -79,6 +79,11 @@ type tcpRoute struct {
 	dest    string // the original destination (CONNECT target), if known
 	flags   hcm.Flags
 	details string
+	// For telemetry: when the connection started, the cluster, its
+	// service, and the upstream host and its workload.
+	start                  time.Time
+	cluster, service       string
+	upstreamHost, workload string
 }
 
 // proxyTCP proxies one downstream connection by cfg's tcp_proxy.
@@ -88,18 +93,21 @@ func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
 		return
 	}
 	up, err := m.dialTCP(rt, down.RemoteAddr())
+	done := m.tcpOpened(cfg, rt)
 	if err != nil {
 		m.logTCP(cfg, rt, err)
+		done(0, 0)
 		return
 	}
-	m.pipe(down, up, rt.tcp.IdleTimeout, rt.peeked)
+	sent, received := m.pipe(down, up, rt.tcp.IdleTimeout, rt.peeked)
+	done(sent, received)
 }
 
 // chooseChain selects the filter chain of a connection, reading its
 // ClientHello when the chains match on server names. It returns nil (and
 // logs) when no chain matches.
 func (m *Manager) chooseChain(down net.Conn, cfg *Config, dest string) *tcpRoute {
-	rt := &tcpRoute{tcp: cfg.TCP, dest: dest}
+	rt := &tcpRoute{tcp: cfg.TCP, dest: dest, start: time.Now()}
 	if fc := cfg.Chains; fc != nil {
 		if fc.NeedsSNI() {
 			_ = down.SetReadDeadline(time.Now().Add(fc.InspectTimeout))
@@ -132,13 +140,17 @@ func (m *Manager) dialTCP(rt *tcpRoute, src net.Addr) (net.Conn, error) {
 		rt.flags, rt.details = hcm.NoClusterFound, "cluster not found: "+name
 		return nil, errClusterNotFound
 	}
+	rt.cluster, rt.service = name, cl.Config().Service
 	req := upstream.PickRequest{OriginalDst: rt.dest}
 	if rt.tcp.HashSourceIP && src != nil {
 		if ip, _, err := net.SplitHostPort(src.String()); err == nil {
 			req.Hash, req.HasHash = upstream.HashString(ip), true
 		}
 	}
-	up, _, err := cl.DialTCP(m.ctx, &req)
+	up, host, err := cl.DialTCP(m.ctx, &req)
+	if host != nil {
+		rt.upstreamHost, rt.workload = host.Address, host.Workload
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, upstream.ErrOverflow):
@@ -159,19 +171,22 @@ func (m *Manager) logTCP(cfg *Config, rt *tcpRoute, err error) {
 }
 
 // pipe copies between the connections until both directions are done, the
-// connection is idle for idle (if > 0), or the manager stops.
-func (m *Manager) pipe(down, up net.Conn, idle time.Duration, prefix []byte) {
+// connection is idle for idle (if > 0), or the manager stops. It returns
+// the bytes sent downstream and received from downstream.
+func (m *Manager) pipe(down, up net.Conn, idle time.Duration, prefix []byte) (sent, received int64) {
 	defer up.Close()
 	stop := context.AfterFunc(m.ctx, func() { _ = up.Close(); _ = down.Close() })
 	defer stop()
 	if len(prefix) > 0 {
-		if _, err := up.Write(prefix); err != nil {
-			return
+		n, err := up.Write(prefix)
+		received += int64(n)
+		if err != nil {
+			return sent, received
 		}
 	}
 	if idle <= 0 {
-		copyBoth(down, up)
-		return
+		toUp, toDown := copyBoth(down, up)
+		return toDown, received + toUp
 	}
 	w := &idleWatch{idle: idle, a: down, b: up, start: time.Now()}
 	w.mu.Lock()
@@ -179,9 +194,11 @@ func (m *Manager) pipe(down, up net.Conn, idle time.Duration, prefix []byte) {
 	w.mu.Unlock()
 	defer w.stop()
 	var wg sync.WaitGroup
-	wg.Go(func() { w.copy(up, down) })
-	w.copy(down, up)
+	var toUp int64
+	wg.Go(func() { toUp = w.copy(up, down) })
+	sent = w.copy(down, up)
 	wg.Wait()
+	return sent, received + toUp
 }
 
 // idleWatch closes both connections once no byte moved for idle: Envoy's
@@ -216,8 +233,9 @@ func (w *idleWatch) stop() {
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// copy moves src to dst, noting activity, then half-closes dst.
-func (w *idleWatch) copy(dst, src net.Conn) {
+// copy moves src to dst, noting activity, then half-closes dst. It
+// returns the bytes written.
+func (w *idleWatch) copy(dst, src net.Conn) (written int64) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
@@ -225,7 +243,9 @@ func (w *idleWatch) copy(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			w.last.Store(int64(time.Since(w.start)))
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			m, werr := dst.Write(buf[:n])
+			written += int64(m)
+			if werr != nil {
 				break
 			}
 		}
@@ -234,18 +254,21 @@ func (w *idleWatch) copy(dst, src net.Conn) {
 		}
 	}
 	closeWrite(dst)
+	return written
 }
 
-// copyBoth copies between two connections until both directions are done.
-func copyBoth(a, b net.Conn) {
+// copyBoth copies between two connections until both directions are done
+// and returns the bytes copied each way.
+func copyBoth(a, b net.Conn) (aToB, bToA int64) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		_, _ = io.Copy(b, a)
+		aToB, _ = io.Copy(b, a)
 		closeWrite(b)
 	})
-	_, _ = io.Copy(a, b)
+	bToA, _ = io.Copy(a, b)
 	closeWrite(a)
 	wg.Wait()
+	return aToB, bToA
 }
 
 func closeWrite(c net.Conn) {

@@ -24,11 +24,14 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/admin"
 	"github.com/halyard-mesh/halyard/internal/proxy/compile"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/listener"
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
+	"github.com/halyard-mesh/halyard/internal/proxy/stats"
+	"github.com/halyard-mesh/halyard/internal/proxy/tracing"
 	"github.com/halyard-mesh/halyard/internal/proxy/upstream"
 	"github.com/halyard-mesh/halyard/internal/proxy/xdsclient"
 )
@@ -54,6 +57,17 @@ type Options struct {
 	// DebugHeaders says when responses carry x-halyard-reason (default:
 	// when the request has x-halyard-debug: 1).
 	DebugHeaders hcm.DebugHeaders
+	// Metrics interns the listeners' metric overrides (the registry
+	// OnRequest and TCPStats count in).
+	Metrics *stats.Registry
+	// AccessLogs are where the listeners' access logs write; none are
+	// written when nil.
+	AccessLogs *accesslog.Sinks
+	// TCPStats, when set, counts tcp_proxy connections.
+	TCPStats listener.TCPStats
+	// PeerMetadata and PeerID are sent on outbound requests in the peer
+	// metadata headers (hcm.PeerMetadataHeader); none when empty.
+	PeerMetadata, PeerID string
 }
 
 // Proxy is one sidecar proxy.
@@ -64,6 +78,7 @@ type Proxy struct {
 	listeners *listener.Manager
 	client    *xdsclient.Client
 	routes    atomic.Pointer[map[string]*router.Table]
+	tracing   *tracing.Exporters
 
 	mu         sync.Mutex
 	resources  map[string]*resourceSet // by type URL
@@ -99,12 +114,14 @@ func New(opts Options) *Proxy {
 		resources: make(map[string]*resourceSet),
 		ready:     make(chan struct{}),
 	}
+	p.tracing = tracing.NewExporters(clusterDialer{p.upstreams}, opts.Node.GetId(), opts.Log)
 	empty := map[string]*router.Table{}
 	p.routes.Store(&empty)
 	h := hcm.NewServer(hcm.Options{Routes: p, Clusters: p.upstreams, Log: opts.Log, Now: opts.Now, OnDone: opts.OnRequest,
-		DebugHeaders: opts.DebugHeaders})
+		DebugHeaders: opts.DebugHeaders, PeerMetadata: opts.PeerMetadata, PeerID: opts.PeerID})
 	p.listeners = listener.NewManager(listener.Options{
 		HCM: h, Clusters: p.upstreams, Log: opts.Log, DrainTimeout: opts.DrainTimeout, Listen: opts.Listen,
+		TCPStats: opts.TCPStats,
 	})
 	p.client = xdsclient.New(opts.XDS, xdsclient.Options{
 		Node: opts.Node, Consumer: p, Log: opts.Log, NackBackoffBase: opts.NackBackoffBase,
@@ -120,8 +137,22 @@ func (p *Proxy) Run(ctx context.Context) error {
 	if serr := p.listeners.Shutdown(sctx); serr != nil && err == nil {
 		err = fmt.Errorf("sidecar: shutdown: %w", serr)
 	}
+	p.tracing.Close()
 	p.upstreams.Close()
 	return err
+}
+
+// clusterDialer connects span exports to a collector through the proxy's
+// own clusters.
+type clusterDialer struct{ m *upstream.Manager }
+
+func (d clusterDialer) DialCluster(ctx context.Context, name string) (net.Conn, error) {
+	c := d.m.Get(name)
+	if c == nil {
+		return nil, fmt.Errorf("sidecar: tracing: cluster %q not found", name)
+	}
+	conn, _, err := c.DialTCP(ctx, &upstream.PickRequest{})
+	return conn, err
 }
 
 // RouteTable returns the RDS route table of that name, or nil.
@@ -176,7 +207,7 @@ func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 	switch typeURL {
 	case xdsclient.ListenerType:
-		cfgs, routeNames, err := compile.Listeners(as[*listenerv3.Listener](msgs))
+		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), compile.Telemetry{AccessLogs: p.opts.AccessLogs, Tracing: p.tracing, Metrics: p.opts.Metrics})
 		if err != nil {
 			return err
 		}

@@ -120,7 +120,7 @@ func TestMaxConnections(t *testing.T) {
 	defer m.Close()
 	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, ConnectTimeout: time.Second,
 		Limits:    &Thresholds{MaxConnections: 1, MaxPendingRequests: 2, MaxRequests: 100, MaxRetries: 3},
-		Endpoints: []EndpointConfig{{srv.Listener.Addr().String(), 1}}}}); err != nil {
+		Endpoints: []EndpointConfig{{Address: srv.Listener.Addr().String(), Weight: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	c := m.Get("c")
@@ -185,9 +185,9 @@ func TestDialTCP(t *testing.T) {
 	od.Consecutive5xx, od.MaxEjectionPercent = 1, 100
 	if err := m.UpdateClusters([]Config{
 		{Name: "ok", Type: Static, ConnectTimeout: time.Second, Limits: &Thresholds{MaxConnections: 1},
-			Endpoints: []EndpointConfig{{ln.Addr().String(), 1}}},
+			Endpoints: []EndpointConfig{{Address: ln.Addr().String(), Weight: 1}}},
 		{Name: "dead", Type: Static, ConnectTimeout: time.Second, Outlier: &od,
-			Endpoints: []EndpointConfig{{deadAddr, 1}}},
+			Endpoints: []EndpointConfig{{Address: deadAddr, Weight: 1}}},
 		{Name: "empty", Type: Static},
 	}); err != nil {
 		t.Fatal(err)

@@ -71,6 +71,10 @@ type Config struct {
 	Protocol       Protocol
 	// Endpoints are the load_assignment endpoints of non-EDS clusters.
 	Endpoints []EndpointConfig
+	// Service is the destination service for telemetry, as compile
+	// encodes the cluster's filter_metadata["istio"].services (package
+	// stats reads it); "" when unknown.
+	Service string
 
 	LB LBConfig
 	// Limits are the DEFAULT-priority circuit breakers; nil means Envoy's
@@ -126,13 +130,18 @@ type HTTP2Options struct {
 type EndpointConfig struct {
 	Address string // host:port
 	Weight  uint32
+	// Workload is the endpoint's workload identity for telemetry, as
+	// compile encodes filter_metadata["istio"] (package stats reads it);
+	// "" when unknown.
+	Workload string
 }
 
 // Host is one upstream endpoint. Host objects are reused across endpoint
 // updates (keyed by address) so that per-host state survives them.
 type Host struct {
-	Address string
-	Weight  uint32
+	Address  string
+	Weight   uint32
+	Workload string // see EndpointConfig.Workload
 	// Active counts requests in flight to the host.
 	Active atomic.Int64
 
@@ -397,10 +406,10 @@ func (c *Cluster) setHostsLocked(eps []EndpointConfig, force bool) {
 		h, ok := c.byAddr[ep.Address]
 		switch {
 		case !ok:
-			h = &Host{Address: ep.Address, Weight: ep.Weight, cluster: c, health: &hostHealth{}}
+			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, cluster: c, health: &hostHealth{}}
 			changed = true
-		case h.Weight != ep.Weight:
-			h = &Host{Address: ep.Address, Weight: ep.Weight, cluster: c, health: h.health}
+		case h.Weight != ep.Weight || h.Workload != ep.Workload:
+			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, cluster: c, health: h.health}
 			changed = true
 		}
 		seen[ep.Address] = h

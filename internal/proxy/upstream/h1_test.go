@@ -23,7 +23,7 @@ func h1Cluster(t *testing.T, addr string) *Cluster {
 	m := testManager()
 	t.Cleanup(m.Close)
 	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, ConnectTimeout: time.Second, Limits: &unlimited,
-		Endpoints: []EndpointConfig{{addr, 1}}}}); err != nil {
+		Endpoints: []EndpointConfig{{Address: addr, Weight: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	c := m.Get("c")

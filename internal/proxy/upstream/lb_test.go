@@ -194,7 +194,7 @@ func TestLeastRequestPrefersIdle(t *testing.T) {
 
 func TestRoundRobinCursorSurvivesRebuild(t *testing.T) {
 	m := testManager()
-	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, Endpoints: []EndpointConfig{{"a:1", 1}, {"b:1", 1}, {"c:1", 1}}}}); err != nil {
+	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, Endpoints: []EndpointConfig{{Address: "a:1", Weight: 1}, {Address: "b:1", Weight: 1}, {Address: "c:1", Weight: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	c := m.Get("c")
@@ -202,7 +202,7 @@ func TestRoundRobinCursorSurvivesRebuild(t *testing.T) {
 		t.Fatal("first pick")
 	}
 	// A new endpoint list rebuilds the picker; the position is kept.
-	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, Endpoints: []EndpointConfig{{"a:1", 1}, {"b:1", 1}, {"c:1", 1}, {"d:1", 1}}}}); err != nil {
+	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, Endpoints: []EndpointConfig{{Address: "a:1", Weight: 1}, {Address: "b:1", Weight: 1}, {Address: "c:1", Weight: 1}, {Address: "d:1", Weight: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.Pick(nil).Address; got != "b:1" {
@@ -212,7 +212,7 @@ func TestRoundRobinCursorSurvivesRebuild(t *testing.T) {
 
 func TestHostOrderDoesNotMatter(t *testing.T) {
 	m := testManager()
-	eps := []EndpointConfig{{"10.0.0.3:80", 1}, {"10.0.0.1:80", 1}, {"10.0.0.2:80", 1}}
+	eps := []EndpointConfig{{Address: "10.0.0.3:80", Weight: 1}, {Address: "10.0.0.1:80", Weight: 1}, {Address: "10.0.0.2:80", Weight: 1}}
 	rev := []EndpointConfig{eps[2], eps[0], eps[1]}
 	if err := m.UpdateClusters([]Config{
 		{Name: "a", Type: Static, Policy: Maglev, Endpoints: eps},
@@ -252,7 +252,7 @@ func TestOriginalDst(t *testing.T) {
 		}
 	}
 	// Endpoint updates never give an ORIGINAL_DST cluster hosts of its own.
-	m.UpdateEndpoints(map[string][]EndpointConfig{"PassthroughCluster": {{"x:1", 1}}})
+	m.UpdateEndpoints(map[string][]EndpointConfig{"PassthroughCluster": {{Address: "x:1", Weight: 1}}})
 	if h := c.Pick(&PickRequest{OriginalDst: "10.9.9.9:1"}); h == nil || h.Address != "10.9.9.9:1" {
 		t.Errorf("after EDS: %v", h)
 	}

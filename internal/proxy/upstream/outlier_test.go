@@ -246,7 +246,7 @@ func TestOutlierStateSurvivesUpdates(t *testing.T) {
 	if err := m.UpdateClusters([]Config{cfg2, {Name: "other", Type: Static}}); err != nil {
 		t.Fatal(err)
 	}
-	m.UpdateEndpoints(map[string][]EndpointConfig{"c": {{"a:1", 1}, {"b:1", 2}, {"c:1", 1}, {"d:1", 1}}})
+	m.UpdateEndpoints(map[string][]EndpointConfig{"c": {{Address: "a:1", Weight: 1}, {Address: "b:1", Weight: 2}, {Address: "c:1", Weight: 1}, {Address: "d:1", Weight: 1}}})
 	if b := host(c, "b:1"); !b.Ejected() || b.Weight != 2 {
 		t.Fatalf("b after updates: ejected %v weight %d", b.Ejected(), b.Weight)
 	}
@@ -317,7 +317,7 @@ func TestOutlierRealClock(t *testing.T) {
 func TestReportWithoutDetection(t *testing.T) {
 	(&Host{Address: "x"}).Report(Outcome{Status: 500}) // no cluster: no-op
 	m := testManager()
-	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, Endpoints: []EndpointConfig{{"a:1", 1}}}}); err != nil {
+	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, Endpoints: []EndpointConfig{{Address: "a:1", Weight: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	h := m.Get("c").Pick(nil)

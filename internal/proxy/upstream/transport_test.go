@@ -45,7 +45,7 @@ func TestMaxRequestsPerConnection(t *testing.T) {
 	defer m.Close()
 	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, ConnectTimeout: time.Second,
 		Pool:      PoolConfig{MaxRequestsPerConnection: 3},
-		Endpoints: []EndpointConfig{{srv.Listener.Addr().String(), 1}}}}); err != nil {
+		Endpoints: []EndpointConfig{{Address: srv.Listener.Addr().String(), Weight: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	c := m.Get("c")
@@ -63,7 +63,7 @@ func TestIdleTimeout(t *testing.T) {
 	defer m.Close()
 	if err := m.UpdateClusters([]Config{{Name: "c", Type: Static, ConnectTimeout: time.Second,
 		Pool:      PoolConfig{IdleTimeout: 50 * time.Millisecond},
-		Endpoints: []EndpointConfig{{srv.Listener.Addr().String(), 1}}}}); err != nil {
+		Endpoints: []EndpointConfig{{Address: srv.Listener.Addr().String(), Weight: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	c := m.Get("c")
@@ -96,7 +96,7 @@ func TestPoolChangeKeepsInFlight(t *testing.T) {
 	})
 	m := testManager()
 	defer m.Close()
-	cfg := Config{Name: "c", Type: Static, ConnectTimeout: time.Second, Endpoints: []EndpointConfig{{srv.Listener.Addr().String(), 1}}}
+	cfg := Config{Name: "c", Type: Static, ConnectTimeout: time.Second, Endpoints: []EndpointConfig{{Address: srv.Listener.Addr().String(), Weight: 1}}}
 	if err := m.UpdateClusters([]Config{cfg}); err != nil {
 		t.Fatal(err)
 	}

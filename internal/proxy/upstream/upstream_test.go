@@ -17,7 +17,7 @@ func TestRoundRobinAndReuse(t *testing.T) {
 	if c.Pick(nil) != nil {
 		t.Fatal("EDS cluster without assignment must have no hosts")
 	}
-	m.UpdateEndpoints(map[string][]EndpointConfig{"c": {{"a:1", 1}, {"b:1", 1}, {"c:1", 1}}})
+	m.UpdateEndpoints(map[string][]EndpointConfig{"c": {{Address: "a:1", Weight: 1}, {Address: "b:1", Weight: 1}, {Address: "c:1", Weight: 1}}})
 	counts := map[string]int{}
 	for range 300 {
 		counts[c.Pick(nil).Address]++
@@ -29,7 +29,7 @@ func TestRoundRobinAndReuse(t *testing.T) {
 	}
 	tr, a := c.Transport(), c.Hosts()[0]
 	// A CDS update keeps the cluster object, its pool and its hosts.
-	if err := m.UpdateClusters([]Config{{Name: "c", Type: EDS, EDSServiceName: "c"}, {Name: "d", Type: Static, Endpoints: []EndpointConfig{{"d:1", 1}}}}); err != nil {
+	if err := m.UpdateClusters([]Config{{Name: "c", Type: EDS, EDSServiceName: "c"}, {Name: "d", Type: Static, Endpoints: []EndpointConfig{{Address: "d:1", Weight: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if m.Get("c") != c || c.Transport() != tr || c.Hosts()[0] != a {

@@ -1,0 +1,42 @@
+package listener
+
+import (
+	"time"
+
+	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
+)
+
+// TCPStats counts tcp_proxy connections (package stats implements it).
+type TCPStats interface {
+	// TCPOpened records a connection opened: inbound or outbound, its
+	// response flags (a failed connect), the cluster's telemetry service
+	// and the upstream host's workload (see hcm.RequestInfo), and the
+	// listener's metric overrides (Config.Metrics). The returned func
+	// records its close with the bytes sent downstream and received from
+	// downstream.
+	TCPOpened(inbound bool, flags hcm.Flags, service, workload string, metrics any) (closed func(sent, received int64))
+}
+
+func noTCPStats(int64, int64) {}
+
+// tcpOpened reports a connection of a chosen chain to the TCP stats and
+// returns what records its close: the tcp_proxy's access logs (an entry
+// whose request fields are empty, as Envoy's for TCP), then the stats.
+func (m *Manager) tcpOpened(cfg *Config, rt *tcpRoute) func(sent, received int64) {
+	closed := noTCPStats
+	if m.opts.TCPStats != nil {
+		closed = m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, rt.workload, cfg.Metrics)
+	}
+	if len(rt.tcp.AccessLogs) == 0 {
+		return closed
+	}
+	return func(sent, received int64) {
+		info := &hcm.RequestInfo{Start: rt.start, Duration: time.Since(rt.start), Listener: cfg.Name, Inbound: cfg.Inbound,
+			Cluster: rt.cluster, Service: rt.service, UpstreamHost: rt.upstreamHost, UpstreamWorkload: rt.workload,
+			Flags: rt.flags, Details: rt.details, RequestBytes: received, ResponseBytes: sent, GRPCStatus: -1}
+		for _, l := range rt.tcp.AccessLogs {
+			l.Log(info)
+		}
+		closed(sent, received)
+	}
+}
