@@ -21,6 +21,7 @@ type loadSpec struct {
 	Duration    time.Duration // measured duration (after one warm-up request per connection)
 	JSONPath    string        // where fortio writes its result
 	CPUs        string        // taskset CPU list ("" for no pinning)
+	Prefix      []string      // runs fortio through this command (e.g. halyard exec --)
 }
 
 // argv returns the command line of the run.
@@ -40,7 +41,11 @@ func (s loadSpec) argv(fortio string) []string {
 	if s.Std {
 		// The standard client honours HTTP_PROXY; -resolve keeps fortio from
 		// resolving the mesh host name itself (its proxy is on 127.0.0.1).
-		args = append(args, "-stdclient", "-resolve", "127.0.0.1")
+		// Inside a pod (Prefix) the pod's hosts file names the service.
+		args = append(args, "-stdclient")
+		if len(s.Prefix) == 0 {
+			args = append(args, "-resolve", "127.0.0.1")
+		}
 	}
 	if s.Host != "" {
 		args = append(args, "-H", "Host: "+s.Host)
@@ -132,7 +137,7 @@ func parseFortio(b []byte) (loadResult, error) {
 func (h *harness) runLoad(ctx context.Context, name string, s loadSpec) (loadResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.Duration+time.Minute)
 	defer cancel()
-	argv := s.argv(h.tools.Fortio)
+	argv := append(append([]string(nil), s.Prefix...), s.argv(h.tools.Fortio)...)
 	h.log.Debug("fortio load", "run", name, "argv", strings.Join(argv, " "))
 	out, cpu, err := runCommandCPU(ctx, argv, s.env(os.Environ()), h.work)
 	if err != nil {

@@ -14,6 +14,7 @@ type chain struct {
 	url    string
 	proxy  string // HTTP proxy URL of the client side; "" for direct
 	host   string // Host header for clients that talk to the proxy directly
+	prefix []string // the load generator runs through this command
 	pids   []int
 	server int // the fortio server's pid
 }
@@ -90,13 +91,32 @@ func (h *harness) startLatencyChains(ctx context.Context, cl *cleanups) ([]chain
 	if err != nil {
 		return nil, nil, err
 	}
-	return []chain{
+	chains := []chain{
 		{path: PathDirect, url: "http://" + srv + h.echoPath(), server: srvProc.PID()},
 		{path: PathHalyard, url: "http://" + meshHost + h.echoPath(), proxy: "http://" + m.client.OutboundAddress,
 			pids: []int{m.clientProxy, m.serverProxy}, server: m.app},
 		{path: PathHAProxy, url: "http://" + meshHost + h.echoPath(), proxy: "http://" + haClientAddr,
 			pids: []int{haClient.PID(), haServer.PID()}, server: srvProc.PID()},
-	}, m, nil
+	}
+	if t := h.startTransparentChain(ctx, cl); t != nil {
+		chains = append(chains, *t)
+	}
+	return chains, m, nil
+}
+
+// startTransparentChain starts a second mesh in transparent capture mode;
+// its load generator runs through `halyard exec`, inside the client pod.
+// Transparent mode needs Linux and root: without them the path is left out
+// (and said so in the log).
+func (h *harness) startTransparentChain(ctx context.Context, cl *cleanups) *chain {
+	m, err := h.startMesh(ctx, cl, meshOptions{Name: "mesh-transparent", Sidecar: true, Capture: "transparent"})
+	if err != nil {
+		h.log.Warn("the transparent-capture path is left out", "error", err)
+		return nil
+	}
+	return &chain{path: PathTransparent, url: "http://" + meshHost + h.echoPath(),
+		prefix: []string{h.tools.Halyard, "--state-dir", m.stateDir, "exec", "--"},
+		pids:   []int{m.clientProxy, m.serverProxy}, server: m.app}
 }
 
 // echoPath asks fortio's echo handler for a response of ResponseBytes.
@@ -113,7 +133,7 @@ func (h *harness) latencyPoint(ctx context.Context, chains []chain, conns int, t
 		}
 		h.log.Info("latency", "path", ch.path, "connections", conns, "duration", h.opts.Duration)
 		res, err := h.runLoad(ctx, fmt.Sprintf("%s c=%d", ch.path, conns), loadSpec{
-			URL: ch.url, Proxy: ch.proxy, Std: true, QPS: h.opts.QPS, Connections: conns,
+			URL: ch.url, Proxy: ch.proxy, Prefix: ch.prefix, Std: true, QPS: h.opts.QPS, Connections: conns,
 			Duration: h.opts.Duration, JSONPath: filepath.Join(h.raw, raw),
 		})
 		if err != nil {

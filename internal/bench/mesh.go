@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -27,12 +28,14 @@ type meshOptions struct {
 	UpCPUs     string // taskset CPUs for `halyard up` and so its containers ("" for none)
 	SidecarEnv string // e.g. "GOMAXPROCS=1": run sidecars through a wrapper setting it
 	ProxyCPUs  string // taskset CPUs for the sidecars, through the same wrapper
+	Capture    string // "explicit" (the default) or "transparent"
 }
 
 // meshRun is a running mesh: its state file and the processes the bench
 // measures.
 type meshRun struct {
 	state       *local.State
+	stateDir    string
 	client      local.PodState // halyard-exec, the client sidecar
 	clientProxy int            // its halyard-proxy pid
 	serverProxy int            // the fortio pod's halyard-proxy pid (0 without sidecar)
@@ -128,7 +131,7 @@ func (h *harness) startMesh(ctx context.Context, cl *cleanups, o meshOptions) (*
 	argv := pinned(o.UpCPUs, h.tools.Halyard, "--state-dir", stateDir, "up", "-d", "-f", cfgDir,
 		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--ca-address", "127.0.0.1:0",
 		"--proxy-binary", proxyBin, "--ready-timeout", "60s",
-		"--capture", "explicit") // the bench measures the explicit-mode path
+		"--capture", cmp.Or(o.Capture, "explicit"))
 	upCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	if out, err := runCommand(upCtx, argv, os.Environ(), dataDir); err != nil {
@@ -138,14 +141,18 @@ func (h *harness) startMesh(ctx context.Context, cl *cleanups, o meshOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("bench: mesh %s: %w", o.Name, err)
 	}
-	return meshFromState(st, o.Sidecar)
+	m, err := meshFromState(st, o.Sidecar)
+	if m != nil {
+		m.stateDir = stateDir
+	}
+	return m, err
 }
 
 // meshFromState finds the client sidecar and the proxies' pids.
 func meshFromState(st *local.State, serverSidecar bool) (*meshRun, error) {
 	m := &meshRun{state: st}
 	client, ok := st.Pod("default/halyard-exec")
-	if !ok || client.OutboundAddress == "" {
+	if !ok || (client.OutboundAddress == "" && client.Netns == "") { // transparent pods have no outbound address
 		return nil, fmt.Errorf("bench: the mesh has no halyard-exec client sidecar")
 	}
 	m.client = *client

@@ -12,6 +12,8 @@ func pathTitle(path string) string {
 		return "Halyard"
 	case PathHAProxy:
 		return "HAProxy"
+	case PathTransparent:
+		return "Halyard, transparent capture"
 	}
 	return path
 }
@@ -76,6 +78,27 @@ func (r *Report) writeLatency(w io.Writer) {
 		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s |\n", pt.Connections,
 			triple(d.P50, d.P90, d.P99, false), addedTriple(h, okH), addedTriple(x, okX), r50, r90)
 	}
+	fmt.Fprintln(w)
+	r.writeTransparent(w)
+}
+
+// writeTransparent adds the transparent-capture path's latency, when it
+// ran: what the Halyard chain adds when the client's connections are
+// captured instead of sent to the sidecar as an HTTP proxy.
+func (r *Report) writeTransparent(w io.Writer) {
+	rows := ""
+	for _, pt := range r.Latency {
+		if t, ok := pathOf(pt, PathTransparent); ok {
+			h, _ := pathOf(pt, PathHalyard)
+			rows += fmt.Sprintf("| %d | %s | %s |\n", pt.Connections, addedTriple(t, true), addedTriple(h, h.Path != ""))
+		}
+	}
+	if rows == "" {
+		return
+	}
+	fmt.Fprint(w, "Transparent capture (the load generator in the client pod's network namespace, its connections redirected to the sidecar by nftables): added latency in ms (P50 / P90 / P99)\n\n")
+	fmt.Fprint(w, "| connections | Halyard, transparent | Halyard, explicit (above) |\n|---:|---|---|\n")
+	fmt.Fprint(w, rows)
 	fmt.Fprintln(w)
 }
 

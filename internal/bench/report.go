@@ -6,6 +6,10 @@ import "time"
 const (
 	PathDirect  = "direct"  // no proxy
 	PathHalyard = "halyard" // client sidecar -> server sidecar (two Halyard proxies)
+	// PathTransparent is PathHalyard with transparent capture: the load
+	// generator runs in the client pod's network namespace and its
+	// connections are redirected to the client sidecar (nftables).
+	PathTransparent = "halyard-transparent"
 	PathHAProxy = "haproxy" // client-side HAProxy -> server-side HAProxy
 )
 
