@@ -12,8 +12,8 @@ import (
 type chain struct {
 	path   string
 	url    string
-	proxy  string // HTTP proxy URL of the client side; "" for direct
-	host   string // Host header for clients that talk to the proxy directly
+	proxy  string   // HTTP proxy URL of the client side; "" for direct
+	host   string   // Host header for clients that talk to the proxy directly
 	prefix []string // the load generator runs through this command
 	pids   []int
 	server int // the fortio server's pid

@@ -10,7 +10,7 @@ const (
 	// generator runs in the client pod's network namespace and its
 	// connections are redirected to the client sidecar (nftables).
 	PathTransparent = "halyard-transparent"
-	PathHAProxy = "haproxy" // client-side HAProxy -> server-side HAProxy
+	PathHAProxy     = "haproxy" // client-side HAProxy -> server-side HAProxy
 )
 
 // Report is the result of one bench run; it is written as report.json and
