@@ -105,6 +105,11 @@ func run(args []string) error {
 	conn, err := grpc.NewClient(*xdsAddr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithNoProxy(), // the pod's HTTP(S)_PROXY points at this proxy itself
+		// A large mesh's config arrives in responses of megabytes: take them
+		// without window-update round trips (Envoy's window is 256 MiB) and
+		// without grpc-go's 4 MiB message limit.
+		grpc.WithInitialWindowSize(16<<20), grpc.WithInitialConnWindowSize(16<<20),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)),
 	)
 	if err != nil {
 		return fmt.Errorf("xds: %w", err)
