@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/admin"
@@ -91,7 +92,10 @@ type Proxy struct {
 type resourceSet struct {
 	version   string
 	applied   bool
-	items     []proto.Message
+	// items are the applied resources in their wire form, for
+	// /config_dump: a decoded resource takes several times the memory, and
+	// a large mesh's config is megabytes on the wire.
+	items     []*anypb.Any
 	rejected  string // version of the last NACKed response
 	lastError string
 }
@@ -186,6 +190,18 @@ func (p *Proxy) ResourceNames(typeURL string) []string {
 // installs it, or returns the error that NACKs it.
 func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 	err := p.apply(typeURL, msgs)
+	var items []*anypb.Any
+	if err == nil {
+		items = make([]*anypb.Any, 0, len(msgs))
+		for _, m := range msgs {
+			a, merr := anypb.New(m)
+			if merr != nil {
+				err = fmt.Errorf("sidecar: keep %s: %w", typeURL, merr)
+				break
+			}
+			items = append(items, a)
+		}
+	}
 	p.mu.Lock()
 	rs := p.resources[typeURL]
 	if rs == nil {
@@ -195,7 +211,7 @@ func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 	if err != nil {
 		rs.rejected, rs.lastError = version, err.Error()
 	} else {
-		rs.version, rs.items, rs.applied = version, msgs, true
+		rs.version, rs.items, rs.applied = version, items, true
 	}
 	p.mu.Unlock()
 	if err == nil {
@@ -309,7 +325,11 @@ func (p *Proxy) ConfigDump(w io.Writer) error {
 		td := typeDump{TypeURL: t, Resources: []json.RawMessage{}}
 		if rs := p.resources[t]; rs != nil {
 			td.VersionInfo, td.RejectedVersion, td.LastError = rs.version, rs.rejected, rs.lastError
-			for _, m := range rs.items {
+			for _, a := range rs.items {
+				m, err := a.UnmarshalNew()
+				if err != nil {
+					return fmt.Errorf("sidecar: config dump: %w", err)
+				}
 				b, err := protojson.Marshal(m)
 				if err != nil {
 					return fmt.Errorf("sidecar: config dump: %w", err)
