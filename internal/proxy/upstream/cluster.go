@@ -192,7 +192,7 @@ func (c *Cluster) Config() *Config { return c.cfg.Load() }
 // Transport returns the cluster's connection pool. It enforces connect
 // timeouts, keepalive, idle timeouts and max_connections (as
 // MaxConnsPerHost); RoundTrip adds max_requests_per_connection.
-func (c *Cluster) Transport() *http.Transport { return c.pools.Load().t }
+func (c *Cluster) Transport() *http.Transport { return c.connPools().t }
 
 // Pick chooses an endpoint for the request among the healthy hosts (all
 // hosts in panic mode), or returns nil when there is none: answer 503 UH.
@@ -361,7 +361,9 @@ func (c *Cluster) update(cfg *Config, eps []EndpointConfig) {
 		// In-flight requests finish on the old pool, whose connections
 		// then close instead of going idle.
 		c.dialer.Store(newDialer(cfg))
-		if p := c.pools.Swap(newPools(c, cfg)); p != nil {
+		// The pools are made at the first request: most of a large mesh's
+		// clusters never carry one from a given sidecar.
+		if p := c.pools.Swap(nil); p != nil {
 			p.close(true)
 		}
 	}

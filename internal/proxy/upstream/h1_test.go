@@ -27,7 +27,7 @@ func h1Cluster(t *testing.T, addr string) *Cluster {
 		t.Fatal(err)
 	}
 	c := m.Get("c")
-	if c.pools.Load().h1 == nil {
+	if c.connPools().h1 == nil {
 		t.Fatal("the cluster has no h1 pool")
 	}
 	return c

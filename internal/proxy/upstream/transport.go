@@ -113,6 +113,28 @@ func newPools(c *Cluster, cfg *Config) *pools {
 	return p
 }
 
+// connPools returns the cluster's pools, making them for its current
+// configuration at the first use.
+func (c *Cluster) connPools() *pools {
+	for {
+		if p := c.pools.Load(); p != nil {
+			return p
+		}
+		cfg := c.cfg.Load()
+		p := newPools(c, cfg)
+		if !c.pools.CompareAndSwap(nil, p) {
+			continue
+		}
+		if c.cfg.Load() == cfg {
+			return p
+		}
+		// A new configuration arrived meanwhile: its pools are made anew.
+		if c.pools.CompareAndSwap(p, nil) {
+			p.close(true)
+		}
+	}
+}
+
 // close closes the idle connections; with stop, also those that go idle
 // later.
 func (p *pools) close(stop bool) {
@@ -175,7 +197,7 @@ func (p *poolConn) Close() error {
 // its connection is sent with "Connection: close", so the connection ends
 // with its response.
 func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
-	p := c.pools.Load()
+	p := c.connPools()
 	cfg := c.cfg.Load()
 	n := cfg.Pool.MaxRequestsPerConnection
 	if p.h1 != nil && n == 0 && h1Eligible(req) {
