@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -24,6 +25,9 @@ type Model struct {
 	byHost    map[string]*Service
 	byProxyID map[string]*Pod
 	endpoints map[endpointKey][]Endpoint
+	// servicesOf holds, by index in Pods, the Kubernetes services that
+	// select the pod, in the order of Services.
+	servicesOf [][]*Service
 }
 
 type endpointKey struct {
@@ -69,7 +73,18 @@ func Build(cfg *config.Snapshot, pods []Pod, domainSuffix string) (*Model, []str
 		}
 	}
 
+	m.servicesOf = make([][]*Service, len(m.Pods))
+	candidates := indexPods(m.Pods)
 	for _, svc := range m.Services {
+		var selected []int // indexes of the pods the service selects
+		if svc.Selector != nil {
+			for _, i := range candidates(svc.Namespace, svc.Selector) {
+				if selects(svc.Selector, m.Pods[i].Labels) {
+					selected = append(selected, i)
+					m.servicesOf[i] = append(m.servicesOf[i], svc)
+				}
+			}
+		}
 		for _, port := range svc.Ports {
 			key := endpointKey{svc.Hostname, port.Port}
 			if svc.Selector == nil {
@@ -78,9 +93,9 @@ func Build(cfg *config.Snapshot, pods []Pod, domainSuffix string) (*Model, []str
 				}
 				continue
 			}
-			for i := range m.Pods {
+			for _, i := range selected {
 				pod := &m.Pods[i]
-				if pod.Namespace != svc.Namespace || !pod.Ready || !selects(svc.Selector, pod.Labels) {
+				if !pod.Ready {
 					continue
 				}
 				pp, ok := targetPort(pod, port)
@@ -116,13 +131,53 @@ func (m *Model) PodByProxyID(id string) (*Pod, bool) {
 
 // ServicesOf returns the Kubernetes services that select the pod.
 func (m *Model) ServicesOf(pod *Pod) []*Service {
-	var out []*Service
+	if i, ok := m.podIndex(pod); ok {
+		return m.servicesOf[i]
+	}
+	var out []*Service // a pod not of this model
 	for _, svc := range m.Services {
 		if svc.Selector != nil && svc.Namespace == pod.Namespace && selects(svc.Selector, pod.Labels) {
 			out = append(out, svc)
 		}
 	}
 	return out
+}
+
+// podIndex finds the pod in Pods by namespace and name (a pod of another
+// model with other labels is not found).
+func (m *Model) podIndex(pod *Pod) (int, bool) {
+	i, ok := slices.BinarySearchFunc(m.Pods, pod, func(a Pod, b *Pod) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	if ok && maps.Equal(m.Pods[i].Labels, pod.Labels) {
+		return i, true
+	}
+	return 0, false
+}
+
+// indexPods returns a function giving the pods (by index) of a namespace
+// that have one of a selector's labels: the candidates the selector is
+// then checked against.
+func indexPods(pods []Pod) func(namespace string, selector map[string]string) []int {
+	type key struct{ namespace, label, value string }
+	byLabel := map[key][]int{}
+	for i := range pods {
+		for k, v := range pods[i].Labels {
+			kk := key{pods[i].Namespace, k, v}
+			byLabel[kk] = append(byLabel[kk], i)
+		}
+	}
+	return func(namespace string, selector map[string]string) []int {
+		var best []int
+		first := true
+		for k, v := range selector {
+			c := byLabel[key{namespace, k, v}]
+			if first || len(c) < len(best) {
+				best, first = c, false
+			}
+		}
+		return best
+	}
 }
 
 // TargetPort resolves a service port to the pod's container port.
