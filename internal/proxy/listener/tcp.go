@@ -88,6 +88,10 @@ type tcpRoute struct {
 
 // proxyTCP proxies one downstream connection by cfg's tcp_proxy.
 func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
+	down, _ = m.acceptTLS(down, cfg)
+	if down == nil {
+		return
+	}
 	rt := m.chooseChain(down, cfg, dest)
 	if rt == nil {
 		return

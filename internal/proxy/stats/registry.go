@@ -23,6 +23,7 @@ type httpKey struct {
 	grpcStatus int32
 	flags      hcm.Flags
 	peer       string // inbound: the peer metadata header; outbound: the host's workload
+	principal  string // inbound over mutual TLS: the client's SPIFFE ID; else ""
 	service    string // the cluster's service, else the authority
 	ov         *Overrides
 }
@@ -90,6 +91,9 @@ func (r *Registry) ObserveHTTP(info *hcm.RequestInfo) {
 	k.ov, _ = info.Metrics.(*Overrides)
 	if info.Inbound {
 		k.peer = info.PeerMetadata
+		if info.MutualTLS {
+			k.principal = info.PeerPrincipal
+		}
 	} else {
 		k.peer = info.UpstreamWorkload
 	}
@@ -135,7 +139,7 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 		grpcStatus = strconv.Itoa(int(k.grpcStatus))
 	}
 	code := strconv.Itoa(int(k.code))
-	pairs := r.labels(k.inbound, k.peer, k.service, proto, &code, &grpcStatus, k.flags)
+	pairs := r.labels(k.inbound, k.peer, k.principal, k.service, proto, &code, &grpcStatus, k.flags)
 	var labels [4]string
 	var drop [4]bool
 	for i := range labels {
@@ -179,7 +183,7 @@ func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service 
 			return s
 		}
 	}
-	pairs := r.labels(k.inbound, k.peer, k.service, "tcp", nil, nil, k.flags)
+	pairs := r.labels(k.inbound, k.peer, "", k.service, "tcp", nil, nil, k.flags)
 	var labels [4]string
 	var drop [4]bool
 	for i := range labels {
@@ -215,17 +219,26 @@ func seriesKey(labels [4]string, drop [4]bool) string {
 
 // labels returns a series' labels in Istio's order. On the inbound side
 // the peer is the source and this proxy the destination; on the outbound
-// side the other way round. code and grpcStatus are nil for TCP.
-func (r *Registry) labels(inbound bool, peer, service, proto string, code, grpcStatus *string, flags hcm.Flags) [][2]string {
+// side the other way round. code and grpcStatus are nil for TCP. An
+// inbound peer with a principal came over mutual TLS: Istio's
+// connection_security_policy "mutual_tls" and source_principal.
+func (r *Registry) labels(inbound bool, peer, principal, service, proto string, code, grpcStatus *string, flags hcm.Flags) [][2]string {
 	other, ok := ParseWorkload(peer)
 	if !ok {
 		other = UnknownWorkload()
 	}
-	src, dst := r.self, other
+	self := r.self
+	if principal == "" {
+		self.Principal = Unknown // known to the peer only over mutual TLS
+	}
+	src, dst := self, other
 	reporter, policy := "source", Unknown
 	if inbound {
-		src, dst = other, r.self
+		src, dst = other, self
 		reporter, policy = "destination", "none"
+		if principal != "" {
+			src.Principal, policy = principal, "mutual_tls"
+		}
 	}
 	svc := ParseService(service)
 	out := make([][2]string, 0, 25)
