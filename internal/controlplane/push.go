@@ -85,14 +85,15 @@ func (p *pusher) pushLocked() {
 	}
 	p.current = model
 	in := &xds.Input{
-		Model:            model,
-		VirtualServices:  p.cfg.VirtualServices,
-		DestinationRules: p.cfg.DestinationRules,
-		DomainSuffix:     p.domainSuffix,
-		RootNamespace:    p.cfg.Mesh.GetRootNamespace(),
-		Mesh:             p.cfg.Mesh,
-		Telemetries:      p.cfg.Telemetries,
-		Sidecars:         p.cfg.Sidecars,
+		Model:               model,
+		VirtualServices:     p.cfg.VirtualServices,
+		DestinationRules:    p.cfg.DestinationRules,
+		DomainSuffix:        p.domainSuffix,
+		RootNamespace:       p.cfg.Mesh.GetRootNamespace(),
+		Mesh:                p.cfg.Mesh,
+		Telemetries:         p.cfg.Telemetries,
+		Sidecars:            p.cfg.Sidecars,
+		PeerAuthentications: p.cfg.PeerAuthentications,
 	}
 	p.cache.NewGeneration()
 	builder := xds.NewBuilder(in)

@@ -43,6 +43,8 @@ type Input struct {
 	Telemetries []config.Telemetry
 	// Sidecars may set a namespace's or workload's outboundTrafficPolicy.
 	Sidecars []config.Sidecar
+	// PeerAuthentications set the inbound mutual-TLS mode (mtls.go).
+	PeerAuthentications []config.PeerAuthentication
 }
 
 // generator holds one Generate call's inputs and indexes.
@@ -56,6 +58,7 @@ type generator struct {
 	mesh        *meshconfig.MeshConfig
 	telemetries []config.Telemetry
 	sidecars    []config.Sidecar
+	peerAuths   []config.PeerAuthentication
 	vss         []vsEntry // VirtualServices bound to the mesh, by namespace/name
 	dri         *drIndex  // DestinationRules by namespace and host
 	// outbound are the outbound clusters with their merged policies, and
@@ -122,6 +125,7 @@ func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 		mesh:        in.Mesh,
 		telemetries: in.Telemetries,
 		sidecars:    in.Sidecars,
+		peerAuths:   in.PeerAuthentications,
 	}
 	if g.dri == nil {
 		g.dri = newDRIndex(in.DestinationRules, g.suffix)

@@ -10,6 +10,8 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	// Registers RawBuffer, the plaintext transport socket's typed_config.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"google.golang.org/protobuf/proto"
@@ -142,7 +144,7 @@ func downstreamTLS(ts *corev3.TransportSocket, sec Secrets) (*tls.Config, error)
 		return nil, err
 	}
 	if sec == nil {
-		return nil, errors.New("mutual TLS needs a workload identity (the proxy has no --ca-address)")
+		return nil, nil
 	}
 	cfg := sec.ServerTLSConfig()
 	cfg.NextProtos = serverNextProtos
@@ -180,14 +182,17 @@ func transportChains(chains []*listenerv3.FilterChain, sec Secrets) (fc *listene
 	if err != nil {
 		return nil, nil, true, fmt.Errorf("filter chain %q: %w", tlsChain.GetName(), err)
 	}
-	d = &listener.DownstreamTLS{Config: cfg}
-	if raw != nil {
-		if raw.GetTransportSocket() != nil || !sameFilters(raw, tlsChain) {
-			return nil, nil, true, errors.New(`the "raw_buffer" filter chain must have the "tls" chain's filters and no transport_socket`)
-		}
-		d.AllowPlaintext = true
+	if raw != nil && (raw.GetTransportSocket() != nil || !sameFilters(raw, tlsChain)) {
+		return nil, nil, true, errors.New(`the "raw_buffer" filter chain must have the "tls" chain's filters and no transport_socket`)
 	}
-	return tlsChain, d, true, nil
+	switch {
+	case cfg != nil:
+		return tlsChain, &listener.DownstreamTLS{Config: cfg, AllowPlaintext: raw != nil}, true, nil
+	case raw != nil:
+		// No workload identity: the plaintext chain only.
+		return raw, nil, true, nil
+	}
+	return nil, nil, true, errors.New("mutual TLS only (STRICT) needs a workload identity (the proxy has no --ca-address)")
 }
 
 // sameFilters reports whether two filter chains have equal network filters.
