@@ -20,6 +20,7 @@ type pusher struct {
 	cache        *adscache.Cache
 	syncz        *syncTracker
 	domainSuffix string
+	trustDomain  string // of the workload identities; "" for the mesh config's
 	log          *slog.Logger
 
 	mu       sync.Mutex // serialises pushes; guards everything below
@@ -89,6 +90,7 @@ func (p *pusher) pushLocked() {
 		VirtualServices:     p.cfg.VirtualServices,
 		DestinationRules:    p.cfg.DestinationRules,
 		DomainSuffix:        p.domainSuffix,
+		TrustDomain:         p.trustDomain,
 		RootNamespace:       p.cfg.Mesh.GetRootNamespace(),
 		Mesh:                p.cfg.Mesh,
 		Telemetries:         p.cfg.Telemetries,

@@ -72,10 +72,10 @@ func autoMTLS(p *networking.TrafficPolicy) bool {
 	return t == nil || t.GetMode() == networking.ClientTLSSettings_ISTIO_MUTUAL
 }
 
-// trustDomain is the mesh's (meshConfig.trustDomain), cluster.local by
-// default.
+// trustDomain is the CA's (Input.TrustDomain), else the mesh config's
+// trustDomain, else cluster.local.
 func (g *generator) trustDomain() string {
-	return cmp.Or(g.mesh.GetTrustDomain(), DefaultTrustDomain)
+	return cmp.Or(g.trustDom, g.mesh.GetTrustDomain(), DefaultTrustDomain)
 }
 
 // serviceSANs are the SPIFFE IDs of the service accounts of the pods with
