@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -317,4 +318,34 @@ func startRelay(t *testing.T, target string) *relay {
 		}
 	})
 	return r
+}
+
+// TestMutualTLSTransparent: with transparent capture too, an unmodified
+// curl in one pod reaches another pod's app over mutual TLS between the
+// two sidecars.
+func TestMutualTLSTransparent(t *testing.T) {
+	m, _ := startTransparent(t, map[string]string{"reviews.yaml": reviewsTransparent})
+	const n = 20
+	out, err := m.inPod("", fmt.Sprintf(`for i in $(seq %d); do curl -s -m 5 -o /dev/null -w '%%{http_code}\n' http://reviews:9080/; done`, n))
+	if err != nil {
+		t.Fatalf("halyard exec: %v\n%s", err, out)
+	}
+	if ok := strings.Count(out, "200"); ok != n {
+		t.Fatalf("%d of %d requests answered 200:\n%s", ok, n, out)
+	}
+	var got float64
+	for _, p := range m.state.Pods {
+		if !strings.HasPrefix(p.Workload, "reviews-") {
+			continue
+		}
+		got += sum(scrape(t, p.AdminAddress), "istio_requests_total", map[string]string{
+			"reporter": "destination", "source_workload": "halyard-exec",
+			"connection_security_policy": "mutual_tls",
+			"source_principal":           "spiffe://cluster.local/ns/default/sa/default",
+			"destination_principal":      "spiffe://cluster.local/ns/default/sa/default",
+		})
+	}
+	if got != n {
+		t.Errorf("reviews' sidecars counted %v mutual-TLS requests from halyard-exec, want %d", got, n)
+	}
 }
