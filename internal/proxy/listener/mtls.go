@@ -80,7 +80,11 @@ func (l *mtlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mtlsConn{Conn: c, d: l.b.cfg.Load().DownstreamTLS}, nil
+	d := l.b.cfg.Load().DownstreamTLS
+	if d == nil {
+		return c, nil // plaintext only: the socket itself
+	}
+	return &mtlsConn{Conn: c, d: d}, nil
 }
 
 // mtlsConn is a downstream connection of a listener with DownstreamTLS.
@@ -95,13 +99,7 @@ type mtlsConn struct {
 }
 
 func (c *mtlsConn) init() error {
-	c.once.Do(func() {
-		if c.d == nil {
-			c.inner = c.Conn
-			return
-		}
-		c.inner, c.peer, c.err = c.d.accept(c.Conn)
-	})
+	c.once.Do(func() { c.inner, c.peer, c.err = c.d.accept(c.Conn) })
 	return c.err
 }
 
