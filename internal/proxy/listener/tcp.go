@@ -84,11 +84,12 @@ type tcpRoute struct {
 	start                  time.Time
 	cluster, service       string
 	upstreamHost, workload string
+	peer                   string // the client's SPIFFE ID over mutual TLS
 }
 
 // proxyTCP proxies one downstream connection by cfg's tcp_proxy.
 func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
-	down, _ = m.acceptTLS(down, cfg)
+	down, peer := m.acceptTLS(down, cfg) // mtls.go
 	if down == nil {
 		return
 	}
@@ -96,6 +97,7 @@ func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
 	if rt == nil {
 		return
 	}
+	rt.peer = peer
 	up, err := m.dialTCP(rt, down.RemoteAddr())
 	done := m.tcpOpened(cfg, rt)
 	if err != nil {

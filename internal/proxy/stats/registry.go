@@ -41,11 +41,12 @@ type httpSeries struct {
 
 // tcpKey is what distinguishes the TCP series of one proxy.
 type tcpKey struct {
-	inbound bool
-	flags   hcm.Flags
-	peer    string
-	service string
-	ov      *Overrides
+	inbound   bool
+	flags     hcm.Flags
+	peer      string // outbound: the upstream host's workload
+	principal string // inbound over mutual TLS: the client's SPIFFE ID
+	service   string
+	ov        *Overrides
 }
 
 // TCPSeries counts the connections and bytes of one TCP label set.
@@ -159,12 +160,15 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 }
 
 // TCP returns the series of a TCP connection: inbound or outbound, its
-// response flags, the upstream host's workload and the cluster's service
-// (see hcm.RequestInfo).
-func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service string, ov *Overrides) *TCPSeries {
+// response flags, its peer (outbound: the upstream host's workload;
+// inbound: the client's SPIFFE ID when it came over mutual TLS, else "")
+// and the cluster's service (see hcm.RequestInfo).
+func (r *Registry) TCP(inbound bool, flags hcm.Flags, peer, service string, ov *Overrides) *TCPSeries {
 	k := tcpKey{inbound: inbound, flags: flags, service: service, ov: ov}
-	if !inbound {
-		k.peer = upstreamWorkload
+	if inbound {
+		k.principal = peer
+	} else {
+		k.peer = peer
 	}
 	r.mu.RLock()
 	s := r.tcp[k]
@@ -183,7 +187,7 @@ func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service 
 			return s
 		}
 	}
-	pairs := r.labels(k.inbound, k.peer, "", k.service, "tcp", nil, nil, k.flags)
+	pairs := r.labels(k.inbound, k.peer, k.principal, k.service, "tcp", nil, nil, k.flags)
 	var labels [4]string
 	var drop [4]bool
 	for i := range labels {
@@ -283,9 +287,9 @@ func escape(v string) string {
 
 // TCPOpened counts a connection opened and returns what counts its close
 // (listener.TCPStats).
-func (r *Registry) TCPOpened(inbound bool, flags hcm.Flags, service, workload string, metrics any) func(sent, received int64) {
+func (r *Registry) TCPOpened(inbound bool, flags hcm.Flags, service, peer string, metrics any) func(sent, received int64) {
 	ov, _ := metrics.(*Overrides)
-	s := r.TCP(inbound, flags, workload, service, ov)
+	s := r.TCP(inbound, flags, peer, service, ov)
 	s.Opened()
 	return s.Closed
 }

@@ -239,3 +239,23 @@ func TestInboundMutualTLS(t *testing.T) {
 		t.Errorf("plaintext requests = %s, want 1\n%s", got, text)
 	}
 }
+
+// TestInboundTCPMutualTLS: an inbound TCP connection over mutual TLS
+// reports the principals; a plaintext one does not.
+func TestInboundTCPMutualTLS(t *testing.T) {
+	me := SelfFromMetadata(map[string]string{"WORKLOAD_NAME": "db-v1", "NAMESPACE": "default"})
+	me.Principal = "spiffe://cluster.local/ns/default/sa/db"
+	r := NewRegistry(me)
+	r.TCPOpened(true, 0, "", "spiffe://cluster.local/ns/default/sa/app", nil)(10, 20)
+	r.TCPOpened(true, 0, "", "spiffe://cluster.local/ns/default/sa/app", nil)(1, 2)
+	r.TCPOpened(true, 0, "", "", nil)(5, 5)
+	text := scrape(t, r)
+	if got := sample(text, "istio_tcp_received_bytes_total", `source_principal="spiffe://cluster.local/ns/default/sa/app"`,
+		`destination_principal="spiffe://cluster.local/ns/default/sa/db"`, `connection_security_policy="mutual_tls"`); got != "22" {
+		t.Errorf("mutual TLS bytes received = %s, want 22\n%s", got, text)
+	}
+	if got := sample(text, "istio_tcp_connections_opened_total", `source_principal="unknown"`,
+		`connection_security_policy="none"`); got != "1" {
+		t.Errorf("plaintext connections = %s, want 1\n%s", got, text)
+	}
+}
