@@ -24,6 +24,7 @@ import (
 
 	"github.com/halyard-mesh/halyard/internal/proxy/accesslog"
 	"github.com/halyard-mesh/halyard/internal/proxy/admin"
+	"github.com/halyard-mesh/halyard/internal/proxy/compile"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/sidecar"
 	"github.com/halyard-mesh/halyard/internal/proxy/stats"
@@ -124,12 +125,16 @@ func run(args []string) error {
 		return fmt.Errorf("admin: %w", err)
 	}
 	self := stats.SelfFromMetadata(md)
+	var secrets compile.Secrets // the SDS secrets default and ROOTCA
+	if id != nil {
+		secrets, self.Principal = id, id.ID()
+	}
 	metrics := stats.NewRegistry(self)
 	taps := tap.NewHub(self)
 	logs := accesslog.NewSinks(os.Stdout)
 	defer logs.Close()
 	p := sidecar.New(sidecar.Options{Node: node, XDS: conn, Log: log, DrainTimeout: *drain, DebugHeaders: debug,
-		AccessLogs: logs, Metrics: metrics, TCPStats: metrics, PeerMetadata: self.Encode(), PeerID: *nodeID,
+		AccessLogs: logs, Metrics: metrics, Secrets: secrets, TCPStats: metrics, PeerMetadata: self.Encode(), PeerID: *nodeID,
 		OnRequest: func(info *hcm.RequestInfo) {
 			metrics.ObserveHTTP(info)
 			taps.Publish(info)

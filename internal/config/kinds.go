@@ -106,6 +106,11 @@ var kinds = []*kindInfo{
 		apply: func(s *Snapshot, m Meta, obj any) {
 			s.Telemetries = append(s.Telemetries, Telemetry{Meta: m, Spec: obj.(*telemetry.Telemetry)})
 		}},
+	{group: groupSecurity, kind: "PeerAuthentication", versions: securityVersions,
+		newSpec: func() proto.Message { return &security.PeerAuthentication{} },
+		apply: func(s *Snapshot, m Meta, obj any) {
+			s.PeerAuthentications = append(s.PeerAuthentications, PeerAuthentication{Meta: m, Spec: obj.(*security.PeerAuthentication)})
+		}},
 	configMapKind,
 
 	// Validated, listed in Snapshot.NotApplied, not acted on yet.
@@ -123,8 +128,6 @@ var kinds = []*kindInfo{
 		newSpec: func() proto.Message { return &security.RequestAuthentication{} }},
 	{group: groupSecurity, kind: "AuthorizationPolicy", versions: securityVersions,
 		newSpec: func() proto.Message { return &security.AuthorizationPolicy{} }},
-	{group: groupSecurity, kind: "PeerAuthentication", versions: securityVersions,
-		newSpec: func() proto.Message { return &security.PeerAuthentication{} }},
 	{group: groupExtensions, kind: "WasmPlugin", versions: []string{"v1alpha1"},
 		newSpec: func() proto.Message { return &extensions.WasmPlugin{} }},
 	{group: groupExtensions, kind: "TrafficExtension", versions: []string{"v1alpha1"},

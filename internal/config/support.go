@@ -77,6 +77,7 @@ var kindRules = []struct {
 	{"ServiceEntry", serviceEntryRules},
 	{"Sidecar", sidecarRules},
 	{"Telemetry", telemetryRules},
+	{"PeerAuthentication", peerAuthenticationRules},
 	{"ConfigMap", configMapRules},
 }
 
@@ -229,6 +230,7 @@ func policyRules(prefix, note string) []fieldRule {
 		ok(od + "interval"), ok(od + "baseEjectionTime"), ok(od + "maxEjectionPercent"),
 		ok(od+"minHealthPercent", "panic threshold; 0 (panic mode off) when not set, as in Istio"),
 		ok(od + "splitExternalLocalOriginErrors"), ok(od + "consecutiveLocalOriginFailures"),
+		ok(prefix+"tls.mode", "ISTIO_MUTUAL (the default with sidecars: auto mutual TLS) or DISABLE (plaintext); SIMPLE and MUTUAL are not supported and leave the cluster plaintext"),
 	}
 }
 

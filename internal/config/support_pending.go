@@ -28,13 +28,19 @@ var telemetryRules = []fieldRule{
 	ok("spec.metrics[].overrides[].tagOverrides", "REMOVE drops the label; UPSERT with a quoted string literal (`\"'v'\"`) sets a constant label; other UPSERT expressions are skipped (no CEL evaluator)"),
 }
 
-// peerAuthenticationRules, authorizationPolicyRules and
-// requestAuthenticationRules: security.istio.io. These kinds are listed in
-// Snapshot.NotApplied until the security features act on them (an
-// AuthorizationPolicy that is loaded but not enforced must not look
-// applied); add their entries to kindRules and their apply functions then.
+// peerAuthenticationRules: security.istio.io PeerAuthentication.
+var peerAuthenticationRules = []fieldRule{
+	ok("spec.selector", "a policy in a workload's namespace with matching labels overrides the namespace's (no selector), which overrides the mesh's (no selector, in the root namespace istio-system)"),
+	ok("spec.mtls.mode", "STRICT: mutual TLS only; PERMISSIVE (the default): mutual TLS and plaintext on the same port; DISABLE: plaintext only; UNSET inherits"),
+	ok("spec.portLevelMtls", "container port numbers, on a policy with a selector only (as in Istio); overrides the policy's mode on that port"),
+}
+
+// authorizationPolicyRules and requestAuthenticationRules:
+// security.istio.io. These kinds are listed in Snapshot.NotApplied until
+// the security features act on them (an AuthorizationPolicy that is loaded
+// but not enforced must not look applied); add their entries to kindRules
+// and their apply functions then.
 var (
-	peerAuthenticationRules    []fieldRule
 	authorizationPolicyRules   []fieldRule
 	requestAuthenticationRules []fieldRule
 )

@@ -20,6 +20,7 @@ type pusher struct {
 	cache        *adscache.Cache
 	syncz        *syncTracker
 	domainSuffix string
+	trustDomain  string // of the workload identities; "" for the mesh config's
 	log          *slog.Logger
 
 	mu       sync.Mutex // serialises pushes; guards everything below
@@ -85,14 +86,16 @@ func (p *pusher) pushLocked() {
 	}
 	p.current = model
 	in := &xds.Input{
-		Model:            model,
-		VirtualServices:  p.cfg.VirtualServices,
-		DestinationRules: p.cfg.DestinationRules,
-		DomainSuffix:     p.domainSuffix,
-		RootNamespace:    p.cfg.Mesh.GetRootNamespace(),
-		Mesh:             p.cfg.Mesh,
-		Telemetries:      p.cfg.Telemetries,
-		Sidecars:         p.cfg.Sidecars,
+		Model:               model,
+		VirtualServices:     p.cfg.VirtualServices,
+		DestinationRules:    p.cfg.DestinationRules,
+		DomainSuffix:        p.domainSuffix,
+		TrustDomain:         p.trustDomain,
+		RootNamespace:       p.cfg.Mesh.GetRootNamespace(),
+		Mesh:                p.cfg.Mesh,
+		Telemetries:         p.cfg.Telemetries,
+		Sidecars:            p.cfg.Sidecars,
+		PeerAuthentications: p.cfg.PeerAuthentications,
 	}
 	p.cache.NewGeneration()
 	builder := xds.NewBuilder(in)

@@ -74,6 +74,10 @@ func New(opts Options) *Server {
 	snapshots := adscache.New(log)
 	tracker := newSyncTracker(opts.Now)
 	p := newPusher(snapshots, tracker, opts.DomainSuffix, log)
+	if opts.CA != nil && opts.CA.Authority != nil {
+		// Auto mutual TLS checks the SPIFFE IDs the CA issues.
+		p.trustDomain = opts.CA.Authority.TrustDomain()
+	}
 	tracker.metrics = newMetrics(gauges{
 		connected:   tracker.connected,
 		services:    func() float64 { return float64(p.counts().services) },

@@ -181,16 +181,25 @@ func (r *Runner) setupPodNetwork(p *pod) error {
 
 // transparentPort is a container port in transparent mode: the app listens
 // on the container port itself; peers reach it at the pod's IP (through
-// the sidecar, whose capture takes the connection).
+// the sidecar, whose capture takes the connection). A port excluded from
+// inbound capture is reached without the sidecar, so its endpoint is not
+// a sidecar's (no mutual TLS to it).
 func transparentPort(p *pod, cp uint32, name string) registry.PodPort {
 	port := strconv.Itoa(int(cp))
 	pp := registry.PodPort{Name: name, ContainerPort: cp, AppAddress: net.JoinHostPort("127.0.0.1", port)}
-	if p.spec.Sidecar {
+	if p.spec.Sidecar && !inboundExcluded(p, cp) {
 		pp.InboundAddress = net.JoinHostPort(p.status.IP, port)
 	} else {
 		pp.AppAddress = net.JoinHostPort(p.status.IP, port)
 	}
 	return pp
+}
+
+// inboundExcluded reports whether the pod's annotations exclude a port
+// from inbound capture (bad annotations fail the pod's capture setup).
+func inboundExcluded(p *pod, cp uint32) bool {
+	rules, err := capture.Rules{}.WithAnnotations(p.spec.Annotations)
+	return err == nil && cp <= 0xffff && slices.Contains(rules.ExcludeInboundPorts, uint16(cp))
 }
 
 // inPod wraps a process so that it runs inside the pod's namespace, with

@@ -85,7 +85,14 @@ func (g *generator) clusters() ([]types.Resource, error) {
 func (g *generator) sharedClusters() []types.Resource {
 	var out []types.Resource
 	for i := range g.outbound {
-		out = append(out, buildOutboundCluster(&g.outbound[i]))
+		c := &g.outbound[i]
+		oc := buildOutboundCluster(c)
+		if c.eds() && autoMTLS(c.policy) { // mtls.go
+			pool := c.policy.GetConnectionPool()
+			oc.TransportSocketMatches = transportSocketMatches(g.serviceSANs(c.svc, c.port.Port), c.port.Protocol,
+				upstreamHTTP2(c.port.Protocol, pool, true))
+		}
+		out = append(out, oc)
 	}
 	passthrough := &cluster.Cluster{
 		Name:                 PassthroughCluster,

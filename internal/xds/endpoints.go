@@ -42,12 +42,16 @@ func (g *generator) loadAssignment(name, namespace string, eps []registry.Endpoi
 		LoadBalancingWeight: wrapperspb.UInt32(1),
 	}
 	for _, ep := range eps {
+		md := workloadMetadata(podNamed(g.model, namespace, ep.Pod))
+		if ep.Sidecar {
+			md = tlsMetadata(md) // mtls.go
+		}
 		loc.LbEndpoints = append(loc.LbEndpoints, &endpoint.LbEndpoint{
 			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
 				Address: socketAddressOf(ep.Address, ep.Port),
 			}},
 			LoadBalancingWeight: wrapperspb.UInt32(1),
-			Metadata:            workloadMetadata(podNamed(g.model, namespace, ep.Pod)),
+			Metadata:            md,
 		})
 	}
 	cla.Endpoints = []*endpoint.LocalityLbEndpoints{loc}

@@ -43,6 +43,12 @@ type Input struct {
 	Telemetries []config.Telemetry
 	// Sidecars may set a namespace's or workload's outboundTrafficPolicy.
 	Sidecars []config.Sidecar
+	// TrustDomain is the trust domain of the workload identities (the
+	// CA's), for the SANs of auto mutual TLS; "" takes the mesh config's
+	// trustDomain, else cluster.local.
+	TrustDomain string
+	// PeerAuthentications set the inbound mutual-TLS mode (mtls.go).
+	PeerAuthentications []config.PeerAuthentication
 }
 
 // generator holds one Generate call's inputs and indexes.
@@ -56,6 +62,8 @@ type generator struct {
 	mesh        *meshconfig.MeshConfig
 	telemetries []config.Telemetry
 	sidecars    []config.Sidecar
+	peerAuths   []config.PeerAuthentication
+	trustDom    string
 	vss         []vsEntry // VirtualServices bound to the mesh, by namespace/name
 	dri         *drIndex  // DestinationRules by namespace and host
 	// outbound are the outbound clusters with their merged policies, and
@@ -122,6 +130,8 @@ func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 		mesh:        in.Mesh,
 		telemetries: in.Telemetries,
 		sidecars:    in.Sidecars,
+		peerAuths:   in.PeerAuthentications,
+		trustDom:    in.TrustDomain,
 	}
 	if g.dri == nil {
 		g.dri = newDRIndex(in.DestinationRules, g.suffix)

@@ -87,6 +87,7 @@ type testPod struct {
 	Name            string            `json:"name"`
 	Namespace       string            `json:"namespace"` // "default" when empty
 	Labels          map[string]string `json:"labels"`
+	ServiceAccount  string            `json:"serviceAccount"`
 	OutboundAddress string            `json:"outboundAddress"`
 	IP              string            `json:"ip"` // transparent mode
 	NotReady        bool              `json:"notReady"`
@@ -103,6 +104,7 @@ func (p testPod) pod() registry.Pod {
 		Name:            p.Name,
 		Namespace:       p.Namespace,
 		Labels:          p.Labels,
+		ServiceAccount:  p.ServiceAccount,
 		OutboundAddress: p.OutboundAddress,
 		IP:              p.IP,
 		Ready:           !p.NotReady,
@@ -137,13 +139,14 @@ func loadCase(t *testing.T, dir string) (*Input, *registry.Pod, *podsFile) {
 		t.Logf("registry: %s", w)
 	}
 	in := &Input{
-		Model:            model,
-		VirtualServices:  snap.VirtualServices,
-		DestinationRules: snap.DestinationRules,
-		DomainSuffix:     registry.DefaultDomainSuffix,
-		Mesh:             snap.Mesh,
-		Telemetries:      snap.Telemetries,
-		Sidecars:         snap.Sidecars,
+		Model:               model,
+		VirtualServices:     snap.VirtualServices,
+		DestinationRules:    snap.DestinationRules,
+		DomainSuffix:        registry.DefaultDomainSuffix,
+		Mesh:                snap.Mesh,
+		Telemetries:         snap.Telemetries,
+		Sidecars:            snap.Sidecars,
+		PeerAuthentications: snap.PeerAuthentications,
 	}
 	for i := range model.Pods {
 		if p := &model.Pods[i]; p.Namespace+"/"+p.Name == pf.Proxy {

@@ -62,6 +62,7 @@ func (g *generator) podListeners() ([]types.Resource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("xds: pod %s/%s port %d: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
 		}
+		g.applyPeerAuth(l, pp.ContainerPort) // mtls.go
 		out = append(out, l)
 	}
 	return g.withAccessLogs(out), nil

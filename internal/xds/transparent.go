@@ -105,6 +105,7 @@ func (g *generator) transparentListeners() ([]types.Resource, error) {
 			return nil, fmt.Errorf("xds: pod %s/%s port %d: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
 		}
 		l.BindToPort = wrapperspb.Bool(false)
+		g.applyPeerAuth(l, pp.ContainerPort) // mtls.go
 		out = append(out, l)
 	}
 	return out, nil

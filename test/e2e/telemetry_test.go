@@ -114,7 +114,10 @@ func TestTelemetryMetrics(t *testing.T) {
 				"reporter": "destination", "source_workload": "halyard-exec", "source_workload_namespace": "default",
 				"destination_workload": "reviews-" + v, "destination_version": v, "destination_app": "reviews",
 				"destination_service": "reviews.default.svc.cluster.local", "response_code": "200",
-				"connection_security_policy": "none",
+				// sidecar to sidecar is mutual TLS (PERMISSIVE by default)
+				"connection_security_policy": "mutual_tls",
+				"source_principal":           "spiffe://cluster.local/ns/default/sa/default",
+				"destination_principal":      "spiffe://cluster.local/ns/default/sa/bookinfo-reviews",
 			})
 		}
 		if got != float64(sent[v]) {

@@ -26,10 +26,16 @@ const (
 // Clusters compiles a CDS resource set. It returns the clusters and the
 // sorted EDS service names they need.
 func Clusters(res []*clusterv3.Cluster) ([]upstream.Config, []string, error) {
+	return ClustersWith(res, nil)
+}
+
+// ClustersWith is Clusters for a proxy whose workload identity is sec
+// (nil: none; clusters then dial plaintext, see clusterTLS).
+func ClustersWith(res []*clusterv3.Cluster, sec Secrets) ([]upstream.Config, []string, error) {
 	out := make([]upstream.Config, 0, len(res))
 	var eds []string
 	for _, c := range res {
-		cfg, err := compileCluster(c)
+		cfg, err := compileCluster(c, sec)
 		if err != nil {
 			return nil, nil, &Error{Kind: "cluster", Name: c.GetName(), Err: err}
 		}
@@ -42,7 +48,7 @@ func Clusters(res []*clusterv3.Cluster) ([]upstream.Config, []string, error) {
 	return out, slices.Compact(eds), nil
 }
 
-func compileCluster(c *clusterv3.Cluster) (upstream.Config, error) {
+func compileCluster(c *clusterv3.Cluster, sec Secrets) (upstream.Config, error) {
 	cfg := upstream.Config{Name: c.GetName(), Service: clusterService(c.GetMetadata())}
 	if cfg.Name == "" {
 		return cfg, errors.New("cluster has no name")
@@ -80,8 +86,8 @@ func compileCluster(c *clusterv3.Cluster) (upstream.Config, error) {
 	if p := c.GetCommonLbConfig().GetHealthyPanicThreshold(); p != nil {
 		cfg.HealthyPanicThreshold = p.GetValue()
 	}
-	if c.GetTransportSocket() != nil || len(c.GetTransportSocketMatches()) > 0 {
-		return cfg, errors.New("transport sockets (TLS) are not supported")
+	if cfg.TLS, err = clusterTLS(c, sec); err != nil { // tls.go
+		return cfg, err
 	}
 	if len(c.GetHealthChecks()) > 0 {
 		return cfg, errors.New("active health checks are not supported")

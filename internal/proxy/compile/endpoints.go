@@ -50,7 +50,8 @@ func lbEndpoints(cla *endpointv3.ClusterLoadAssignment) ([]upstream.EndpointConf
 				}
 				w = lw.GetValue()
 			}
-			byPrio[loc.GetPriority()] = append(byPrio[loc.GetPriority()], upstream.EndpointConfig{Address: addr, Weight: w, Workload: endpointWorkload(lbe.GetMetadata())})
+			byPrio[loc.GetPriority()] = append(byPrio[loc.GetPriority()], upstream.EndpointConfig{Address: addr, Weight: w,
+				Workload: endpointWorkload(lbe.GetMetadata()), MTLS: endpointMTLS(lbe.GetMetadata())})
 		}
 	}
 	var best []upstream.EndpointConfig
@@ -61,4 +62,10 @@ func lbEndpoints(cla *endpointv3.ClusterLoadAssignment) ([]upstream.EndpointConf
 		}
 	}
 	return best, nil
+}
+
+// endpointMTLS reports whether an endpoint's metadata says it has a sidecar
+// (filter_metadata["envoy.transport_socket_match"].tlsMode "istio").
+func endpointMTLS(md *corev3.Metadata) bool {
+	return md.GetFilterMetadata()[TransportSocketMatchKey].GetFields()["tlsMode"].GetStringValue() == TLSModeIstio
 }

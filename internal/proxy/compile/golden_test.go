@@ -5,6 +5,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -60,9 +61,15 @@ func TestGoldenResources(t *testing.T) {
 			if _, _, err := Clusters(cs); err != nil {
 				t.Errorf("clusters: %v", err)
 			}
+			if _, _, err := ClustersWith(cs, fakeSecrets{}); err != nil {
+				t.Errorf("clusters with an identity: %v", err)
+			}
 			ls := readGolden(t, filepath.Join(dir, "listeners.golden.yaml"), func() *listenerv3.Listener { return &listenerv3.Listener{} })
-			if _, _, err := Listeners(ls); err != nil {
+			if _, _, err := Listeners(ls); err != nil && !strings.Contains(err.Error(), "STRICT") {
 				t.Errorf("listeners: %v", err)
+			}
+			if _, _, err := ListenersWith(ls, Telemetry{Secrets: fakeSecrets{}}); err != nil {
+				t.Errorf("listeners with an identity: %v", err)
 			}
 			rs := readGolden(t, filepath.Join(dir, "routes.golden.yaml"), func() *routev3.RouteConfiguration { return &routev3.RouteConfiguration{} })
 			if _, err := Routes(rs); err != nil {

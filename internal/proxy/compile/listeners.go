@@ -48,6 +48,9 @@ type Telemetry struct {
 	Tracing    *tracing.Exporters
 	// Metrics interns the listeners' metric overrides.
 	Metrics *stats.Registry
+	// Secrets is the workload identity that DownstreamTlsContexts' SDS
+	// secrets resolve to; nil: none.
+	Secrets Secrets
 }
 
 // ListenersWith is Listeners whose access logs and spans go to t.
@@ -101,18 +104,25 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 			return c, fmt.Errorf("unsupported listener filter %q", name)
 		}
 	}
-	if selectsChains(l) {
+	chains := l.GetFilterChains()
+	fc, dtls, ok, err := transportChains(chains, t.Secrets) // tls.go
+	switch {
+	case err != nil:
+		return c, err
+	case ok:
+		c.DownstreamTLS = dtls
+		chains = []*listenerv3.FilterChain{fc}
+	case selectsChains(l):
 		return c, compileTCPChains(&c, l, t) // filterchains.go
 	}
-	chains := l.GetFilterChains()
 	if len(chains) == 0 && l.GetDefaultFilterChain() != nil {
 		chains = []*listenerv3.FilterChain{l.GetDefaultFilterChain()}
 	}
 	if len(chains) == 0 {
 		return c, errors.New("listener has no filter chain")
 	}
-	fc := chains[0]
-	if fc.GetTransportSocket() != nil {
+	fc = chains[0]
+	if fc.GetTransportSocket() != nil && c.DownstreamTLS == nil {
 		return c, errors.New("transport sockets (TLS) are not supported")
 	}
 	filters := fc.GetFilters()

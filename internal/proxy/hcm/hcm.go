@@ -181,6 +181,9 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	info.Path = r.URL.Path
 	info.RequestID = r.Header.Get("X-Request-Id")
 	info.Inbound = cfg.Inbound
+	if cfg.Inbound {
+		connSecurity(r.Context(), info)
+	}
 	info.Metrics = cfg.Metrics
 	info.GRPC = isGRPC(r)
 	info.GRPCStatus = -1

@@ -78,6 +78,10 @@ type RequestInfo struct {
 
 	// Inbound is set for requests of an inbound listener.
 	Inbound bool
+	// MutualTLS is set when an inbound request came over mutual TLS;
+	// PeerPrincipal is then the client's SPIFFE ID.
+	MutualTLS     bool
+	PeerPrincipal string
 	// GRPC is set for gRPC requests (content-type application/grpc).
 	GRPC bool
 	// GRPCStatus is the response's grpc-status; -1 when there is none.

@@ -209,6 +209,9 @@ func (m *Manager) newMaterial(key *ecdsa.PrivateKey, chainPEM []string, roots []
 	}, nil
 }
 
+// ID returns the SPIFFE ID the manager obtains certificates for.
+func (m *Manager) ID() string { return m.opts.ID }
+
 // Ready reports whether a certificate is installed.
 func (m *Manager) Ready() bool { return m.cur.Load() != nil }
 

@@ -26,6 +26,9 @@ type Config struct {
 	// original destination (SO_ORIGINAL_DST): transparent capture.
 	UseOriginalDst bool
 	Inbound        bool
+	// DownstreamTLS terminates mutual TLS on an inbound listener (and
+	// refuses plaintext unless PERMISSIVE); nil: plaintext only.
+	DownstreamTLS *DownstreamTLS
 	// Metrics is the listener's metric overrides, opaque here (package
 	// stats's *Overrides); also in HTTP.Metrics.
 	Metrics any

@@ -111,7 +111,7 @@ type tunnelConnKey struct{}
 
 func tunnelConnContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tunnelConn); ok {
-		return context.WithValue(ctx, tunnelConnKey{}, tc)
+		return hcm.WithConnSecurity(context.WithValue(ctx, tunnelConnKey{}, tc), tc)
 	}
 	return ctx
 }
@@ -125,7 +125,13 @@ type tunnelConn struct {
 	// listener, when set, names the listener that serves the connection
 	// (a transparently captured one) instead of a hand-off by port.
 	listener string
+	// peer is the client's SPIFFE ID when the listener terminated mutual
+	// TLS on it.
+	peer string
 }
+
+// PeerPrincipal implements hcm.ConnSecurity.
+func (c *tunnelConn) PeerPrincipal() (string, bool) { return c.peer, c.peer != "" }
 
 func newTunnelConn(c net.Conn, br *bufio.Reader, port string) *tunnelConn {
 	tc := &tunnelConn{Conn: c, r: c, port: port}

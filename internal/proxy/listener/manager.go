@@ -284,8 +284,13 @@ func (b *boundListener) start() {
 		b.m.wg.Go(b.serveOriginalDst)
 		return
 	}
-	b.srv = b.m.newHTTPServer(http.HandlerFunc(b.serveHTTP), nil)
-	b.m.wg.Go(func() { _ = b.srv.Serve(b.ln) })
+	b.srv = b.m.newHTTPServer(http.HandlerFunc(b.serveHTTP), connSecurity)
+	ln := b.ln
+	if b.cfg.Load().Inbound {
+		// Inbound listeners may get DownstreamTLS with any update.
+		ln = &mtlsListener{Listener: b.ln, b: b}
+	}
+	b.m.wg.Go(func() { _ = b.srv.Serve(ln) })
 }
 
 func (m *Manager) newHTTPServer(h http.Handler, connCtx func(context.Context, net.Conn) context.Context) *http.Server {

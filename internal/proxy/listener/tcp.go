@@ -84,14 +84,20 @@ type tcpRoute struct {
 	start                  time.Time
 	cluster, service       string
 	upstreamHost, workload string
+	peer                   string // the client's SPIFFE ID over mutual TLS
 }
 
 // proxyTCP proxies one downstream connection by cfg's tcp_proxy.
 func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
+	down, peer := m.acceptTLS(down, cfg) // mtls.go
+	if down == nil {
+		return
+	}
 	rt := m.chooseChain(down, cfg, dest)
 	if rt == nil {
 		return
 	}
+	rt.peer = peer
 	up, err := m.dialTCP(rt, down.RemoteAddr())
 	done := m.tcpOpened(cfg, rt)
 	if err != nil {

@@ -9,12 +9,13 @@ import (
 // TCPStats counts tcp_proxy connections (package stats implements it).
 type TCPStats interface {
 	// TCPOpened records a connection opened: inbound or outbound, its
-	// response flags (a failed connect), the cluster's telemetry service
-	// and the upstream host's workload (see hcm.RequestInfo), and the
-	// listener's metric overrides (Config.Metrics). The returned func
-	// records its close with the bytes sent downstream and received from
-	// downstream.
-	TCPOpened(inbound bool, flags hcm.Flags, service, workload string, metrics any) (closed func(sent, received int64))
+	// response flags (a failed connect), the cluster's telemetry service,
+	// its peer (outbound: the upstream host's workload, see
+	// hcm.RequestInfo; inbound: the client's SPIFFE ID when the connection
+	// is mutual TLS, else ""), and the listener's metric overrides
+	// (Config.Metrics). The returned func records its close with the
+	// bytes sent downstream and received from downstream.
+	TCPOpened(inbound bool, flags hcm.Flags, service, peer string, metrics any) (closed func(sent, received int64))
 }
 
 func noTCPStats(int64, int64) {}
@@ -25,7 +26,11 @@ func noTCPStats(int64, int64) {}
 func (m *Manager) tcpOpened(cfg *Config, rt *tcpRoute) func(sent, received int64) {
 	closed := noTCPStats
 	if m.opts.TCPStats != nil {
-		closed = m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, rt.workload, cfg.Metrics)
+		peer := rt.workload
+		if cfg.Inbound {
+			peer = rt.peer
+		}
+		closed = m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, peer, cfg.Metrics)
 	}
 	if len(rt.tcp.AccessLogs) == 0 {
 		return closed

@@ -63,9 +63,15 @@ func (b *boundListener) dispatch(c net.Conn) bool {
 		b.m.proxyTCP(c, t, dst.String())
 		return false
 	}
-	// An HTTP listener: the bytes must be HTTP (sniffed as Istio does on
-	// ports it detects), otherwise the connection is plain TCP to where it
-	// was going.
+	// An HTTP listener: after its mutual TLS, if any, the bytes must be
+	// HTTP (sniffed as Istio does on ports it detects), otherwise the
+	// connection is plain TCP to where it was going.
+	var peer string
+	if t.DownstreamTLS != nil {
+		if c, peer = b.m.acceptTLS(c, t); c == nil { // mtls.go
+			return false
+		}
+	}
 	br := bufio.NewReaderSize(c, 512)
 	if !sniffHTTP(br) {
 		b.m.proxyTCP(&peekedConn{Conn: c, r: br}, self, dst.String())
@@ -76,7 +82,7 @@ func (b *boundListener) dispatch(c net.Conn) bool {
 		return false
 	}
 	tc := newTunnelConn(c, br, "")
-	tc.listener = t.Name
+	tc.listener, tc.peer = t.Name, peer
 	tl.push(tc)
 	return true
 }

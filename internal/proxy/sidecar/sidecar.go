@@ -66,6 +66,10 @@ type Options struct {
 	AccessLogs *accesslog.Sinks
 	// TCPStats, when set, counts tcp_proxy connections.
 	TCPStats listener.TCPStats
+	// Secrets is the workload identity that the SDS secrets "default" and
+	// "ROOTCA" of transport sockets resolve to; nil: none (mutual TLS is
+	// then off: clusters dial plaintext, TLS listeners are refused).
+	Secrets compile.Secrets
 	// PeerMetadata and PeerID are sent on outbound requests in the peer
 	// metadata headers (hcm.PeerMetadataHeader); none when empty.
 	PeerMetadata, PeerID string
@@ -223,7 +227,7 @@ func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 	switch typeURL {
 	case xdsclient.ListenerType:
-		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), compile.Telemetry{AccessLogs: p.opts.AccessLogs, Tracing: p.tracing, Metrics: p.opts.Metrics})
+		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), compile.Telemetry{AccessLogs: p.opts.AccessLogs, Tracing: p.tracing, Metrics: p.opts.Metrics, Secrets: p.opts.Secrets})
 		if err != nil {
 			return err
 		}
@@ -240,7 +244,7 @@ func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 		}
 		p.routes.Store(&tables)
 	case xdsclient.ClusterType:
-		cfgs, edsNames, err := compile.Clusters(as[*clusterv3.Cluster](msgs))
+		cfgs, edsNames, err := compile.ClustersWith(as[*clusterv3.Cluster](msgs), p.opts.Secrets)
 		if err != nil {
 			return err
 		}

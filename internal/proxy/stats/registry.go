@@ -23,6 +23,7 @@ type httpKey struct {
 	grpcStatus int32
 	flags      hcm.Flags
 	peer       string // inbound: the peer metadata header; outbound: the host's workload
+	principal  string // inbound over mutual TLS: the client's SPIFFE ID; else ""
 	service    string // the cluster's service, else the authority
 	ov         *Overrides
 }
@@ -40,11 +41,12 @@ type httpSeries struct {
 
 // tcpKey is what distinguishes the TCP series of one proxy.
 type tcpKey struct {
-	inbound bool
-	flags   hcm.Flags
-	peer    string
-	service string
-	ov      *Overrides
+	inbound   bool
+	flags     hcm.Flags
+	peer      string // outbound: the upstream host's workload
+	principal string // inbound over mutual TLS: the client's SPIFFE ID
+	service   string
+	ov        *Overrides
 }
 
 // TCPSeries counts the connections and bytes of one TCP label set.
@@ -90,6 +92,9 @@ func (r *Registry) ObserveHTTP(info *hcm.RequestInfo) {
 	k.ov, _ = info.Metrics.(*Overrides)
 	if info.Inbound {
 		k.peer = info.PeerMetadata
+		if info.MutualTLS {
+			k.principal = info.PeerPrincipal
+		}
 	} else {
 		k.peer = info.UpstreamWorkload
 	}
@@ -135,7 +140,7 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 		grpcStatus = strconv.Itoa(int(k.grpcStatus))
 	}
 	code := strconv.Itoa(int(k.code))
-	pairs := r.labels(k.inbound, k.peer, k.service, proto, &code, &grpcStatus, k.flags)
+	pairs := r.labels(k.inbound, k.peer, k.principal, k.service, proto, &code, &grpcStatus, k.flags)
 	var labels [4]string
 	var drop [4]bool
 	for i := range labels {
@@ -155,12 +160,15 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 }
 
 // TCP returns the series of a TCP connection: inbound or outbound, its
-// response flags, the upstream host's workload and the cluster's service
-// (see hcm.RequestInfo).
-func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service string, ov *Overrides) *TCPSeries {
+// response flags, its peer (outbound: the upstream host's workload;
+// inbound: the client's SPIFFE ID when it came over mutual TLS, else "")
+// and the cluster's service (see hcm.RequestInfo).
+func (r *Registry) TCP(inbound bool, flags hcm.Flags, peer, service string, ov *Overrides) *TCPSeries {
 	k := tcpKey{inbound: inbound, flags: flags, service: service, ov: ov}
-	if !inbound {
-		k.peer = upstreamWorkload
+	if inbound {
+		k.principal = peer
+	} else {
+		k.peer = peer
 	}
 	r.mu.RLock()
 	s := r.tcp[k]
@@ -179,7 +187,7 @@ func (r *Registry) TCP(inbound bool, flags hcm.Flags, upstreamWorkload, service 
 			return s
 		}
 	}
-	pairs := r.labels(k.inbound, k.peer, k.service, "tcp", nil, nil, k.flags)
+	pairs := r.labels(k.inbound, k.peer, k.principal, k.service, "tcp", nil, nil, k.flags)
 	var labels [4]string
 	var drop [4]bool
 	for i := range labels {
@@ -215,17 +223,26 @@ func seriesKey(labels [4]string, drop [4]bool) string {
 
 // labels returns a series' labels in Istio's order. On the inbound side
 // the peer is the source and this proxy the destination; on the outbound
-// side the other way round. code and grpcStatus are nil for TCP.
-func (r *Registry) labels(inbound bool, peer, service, proto string, code, grpcStatus *string, flags hcm.Flags) [][2]string {
+// side the other way round. code and grpcStatus are nil for TCP. An
+// inbound peer with a principal came over mutual TLS: Istio's
+// connection_security_policy "mutual_tls" and source_principal.
+func (r *Registry) labels(inbound bool, peer, principal, service, proto string, code, grpcStatus *string, flags hcm.Flags) [][2]string {
 	other, ok := ParseWorkload(peer)
 	if !ok {
 		other = UnknownWorkload()
 	}
-	src, dst := r.self, other
+	self := r.self
+	if principal == "" {
+		self.Principal = Unknown // known to the peer only over mutual TLS
+	}
+	src, dst := self, other
 	reporter, policy := "source", Unknown
 	if inbound {
-		src, dst = other, r.self
+		src, dst = other, self
 		reporter, policy = "destination", "none"
+		if principal != "" {
+			src.Principal, policy = principal, "mutual_tls"
+		}
 	}
 	svc := ParseService(service)
 	out := make([][2]string, 0, 25)
@@ -270,9 +287,9 @@ func escape(v string) string {
 
 // TCPOpened counts a connection opened and returns what counts its close
 // (listener.TCPStats).
-func (r *Registry) TCPOpened(inbound bool, flags hcm.Flags, service, workload string, metrics any) func(sent, received int64) {
+func (r *Registry) TCPOpened(inbound bool, flags hcm.Flags, service, peer string, metrics any) func(sent, received int64) {
 	ov, _ := metrics.(*Overrides)
-	s := r.TCP(inbound, flags, workload, service, ov)
+	s := r.TCP(inbound, flags, peer, service, ov)
 	s.Opened()
 	return s.Closed
 }

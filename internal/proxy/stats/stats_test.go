@@ -215,3 +215,47 @@ func TestOverrides(t *testing.T) {
 		t.Errorf("TCP opened with overrides = %s, want 1", got)
 	}
 }
+
+// TestInboundMutualTLS: a request over mutual TLS reports the client's and
+// this proxy's SPIFFE IDs and "mutual_tls"; a plaintext one "none" and
+// unknown principals, even though the proxy knows its own ID.
+func TestInboundMutualTLS(t *testing.T) {
+	me := SelfFromMetadata(map[string]string{"WORKLOAD_NAME": "ratings-v1", "NAMESPACE": "default"})
+	me.Principal = "spiffe://cluster.local/ns/default/sa/ratings"
+	r := NewRegistry(me)
+	peer := "reviews-v2;default;reviews;v2;Kubernetes;reviews;v2"
+	for range 3 {
+		r.ObserveHTTP(&hcm.RequestInfo{Inbound: true, Status: 200, GRPCStatus: -1, PeerMetadata: peer, Authority: "ratings:9080",
+			MutualTLS: true, PeerPrincipal: "spiffe://cluster.local/ns/default/sa/reviews"})
+	}
+	r.ObserveHTTP(&hcm.RequestInfo{Inbound: true, Status: 200, GRPCStatus: -1, PeerMetadata: peer, Authority: "ratings:9080"})
+	text := scrape(t, r)
+	if got := sample(text, RequestsTotal, `source_principal="spiffe://cluster.local/ns/default/sa/reviews"`,
+		`destination_principal="spiffe://cluster.local/ns/default/sa/ratings"`, `connection_security_policy="mutual_tls"`); got != "3" {
+		t.Errorf("mutual TLS requests = %s, want 3\n%s", got, text)
+	}
+	if got := sample(text, RequestsTotal, `source_principal="unknown"`, `destination_principal="unknown"`,
+		`connection_security_policy="none"`); got != "1" {
+		t.Errorf("plaintext requests = %s, want 1\n%s", got, text)
+	}
+}
+
+// TestInboundTCPMutualTLS: an inbound TCP connection over mutual TLS
+// reports the principals; a plaintext one does not.
+func TestInboundTCPMutualTLS(t *testing.T) {
+	me := SelfFromMetadata(map[string]string{"WORKLOAD_NAME": "db-v1", "NAMESPACE": "default"})
+	me.Principal = "spiffe://cluster.local/ns/default/sa/db"
+	r := NewRegistry(me)
+	r.TCPOpened(true, 0, "", "spiffe://cluster.local/ns/default/sa/app", nil)(10, 20)
+	r.TCPOpened(true, 0, "", "spiffe://cluster.local/ns/default/sa/app", nil)(1, 2)
+	r.TCPOpened(true, 0, "", "", nil)(5, 5)
+	text := scrape(t, r)
+	if got := sample(text, "istio_tcp_received_bytes_total", `source_principal="spiffe://cluster.local/ns/default/sa/app"`,
+		`destination_principal="spiffe://cluster.local/ns/default/sa/db"`, `connection_security_policy="mutual_tls"`); got != "22" {
+		t.Errorf("mutual TLS bytes received = %s, want 22\n%s", got, text)
+	}
+	if got := sample(text, "istio_tcp_connections_opened_total", `source_principal="unknown"`,
+		`connection_security_policy="none"`); got != "1" {
+		t.Errorf("plaintext connections = %s, want 1\n%s", got, text)
+	}
+}

@@ -70,7 +70,7 @@ func SelfFromMetadata(md map[string]string) Workload {
 		Cluster:           cmp.Or(md["CLUSTER_ID"], DefaultCluster),
 		App:               cmp.Or(labels["app"], Unknown),
 		Version:           cmp.Or(labels["version"], Unknown),
-		Principal:         Unknown, // no mTLS yet
+		Principal:         Unknown, // the SPIFFE ID, set by the caller when the proxy has one
 	}
 }
 

@@ -88,6 +88,9 @@ type Config struct {
 	// cluster balances over all hosts. 0 turns panic mode off; Envoy's
 	// default (filled in by compile) is 50.
 	HealthyPanicThreshold float64
+	// TLS is the mutual TLS of the endpoints with MTLS set; nil: every
+	// endpoint is plaintext.
+	TLS *TLS
 }
 
 // LBConfig holds the parameters of the hashing load balancers.
@@ -134,6 +137,10 @@ type EndpointConfig struct {
 	// compile encodes filter_metadata["istio"] (package stats reads it);
 	// "" when unknown.
 	Workload string
+	// MTLS is set when the endpoint has a sidecar (metadata
+	// envoy.transport_socket_match tlsMode "istio"): it is dialled with
+	// the cluster's TLS, if any.
+	MTLS bool
 }
 
 // Host is one upstream endpoint. Host objects are reused across endpoint
@@ -142,6 +149,7 @@ type Host struct {
 	Address  string
 	Weight   uint32
 	Workload string // see EndpointConfig.Workload
+	MTLS     bool   // see EndpointConfig.MTLS
 	// Active counts requests in flight to the host.
 	Active atomic.Int64
 
@@ -408,10 +416,10 @@ func (c *Cluster) setHostsLocked(eps []EndpointConfig, force bool) {
 		h, ok := c.byAddr[ep.Address]
 		switch {
 		case !ok:
-			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, cluster: c, health: &hostHealth{}}
+			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, MTLS: ep.MTLS, cluster: c, health: &hostHealth{}}
 			changed = true
-		case h.Weight != ep.Weight || h.Workload != ep.Workload:
-			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, cluster: c, health: h.health}
+		case h.Weight != ep.Weight || h.Workload != ep.Workload || h.MTLS != ep.MTLS:
+			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, MTLS: ep.MTLS, cluster: c, health: h.health}
 			changed = true
 		}
 		seen[ep.Address] = h
