@@ -28,7 +28,7 @@ import (
 // their ACK at once; a response not answered within pushAckTimeout stops
 // counting.
 const (
-	maxUnansweredPushes = 100
+	maxUnansweredPushes = 40
 	pushAckTimeout      = 5 * time.Second
 )
 
