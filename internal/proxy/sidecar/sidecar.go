@@ -94,8 +94,8 @@ type Proxy struct {
 }
 
 type resourceSet struct {
-	version   string
-	applied   bool
+	version string
+	applied bool
 	// items are the applied resources in their wire form, for
 	// /config_dump: a decoded resource takes several times the memory, and
 	// a large mesh's config is megabytes on the wire.
