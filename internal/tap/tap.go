@@ -8,31 +8,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	proxytap "github.com/halyard-mesh/halyard/internal/proxy/tap"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 )
 
-// Event is one completed request as a sidecar reports it.
-type Event struct {
-	Time                 string  `json:"time"`
-	Direction            string  `json:"direction"` // inbound, outbound
-	Protocol             string  `json:"protocol"`  // http, grpc
-	Method               string  `json:"method"`
-	Authority            string  `json:"authority"`
-	Path                 string  `json:"path"`
-	Status               int     `json:"status"`
-	GRPCStatus           string  `json:"grpcStatus"`
-	DurationMs           float64 `json:"durationMs"`
-	Flags                string  `json:"flags"`
-	SourceWorkload       string  `json:"sourceWorkload"`
-	SourceNamespace      string  `json:"sourceNamespace"`
-	DestinationService   string  `json:"destinationService"`
-	DestinationWorkload  string  `json:"destinationWorkload"`
-	DestinationNamespace string  `json:"destinationNamespace"`
-	UpstreamHost         string  `json:"upstreamHost"`
-}
+// Event is one completed request as a sidecar reports it: the sidecar's
+// own type, so the two ends of the stream cannot drift apart.
+type Event = proxytap.Event
 
 // Filter narrows the stream; the sidecar applies it.
 type Filter struct {

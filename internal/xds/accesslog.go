@@ -142,22 +142,32 @@ func (g *generator) accessLogs(mode telemetry.WorkloadMode) []*accesslogv3.Acces
 // telemetryAccessLogging returns the accessLogging entries (for the mode)
 // of the most specific Telemetry that has any, or nil.
 func (g *generator) telemetryAccessLogging(mode telemetry.WorkloadMode) []*telemetry.AccessLogging {
-	var workload, namespace, root []*telemetry.AccessLogging
+	return mostSpecificTelemetry(g, func(t *telemetry.Telemetry) []*telemetry.AccessLogging {
+		return forMode(t.GetAccessLogging(), mode)
+	})
+}
+
+// mostSpecificTelemetry returns what entries gives for the most specific
+// Telemetry that gives anything: the workload's (selector in its
+// namespace), else its namespace's, else the root namespace's (without
+// selector), as Istio resolves a Telemetry field.
+func mostSpecificTelemetry[T any](g *generator, entries func(*telemetry.Telemetry) []T) []T {
+	var workload, namespace, root []T
 	for _, t := range g.telemetries {
-		entries := forMode(t.Spec.GetAccessLogging(), mode)
-		if len(entries) == 0 {
+		e := entries(t.Spec)
+		if len(e) == 0 {
 			continue
 		}
 		sel := t.Spec.GetSelector().GetMatchLabels()
 		switch {
 		case t.Namespace == g.pod.Namespace && len(sel) > 0:
 			if labelsMatch(sel, g.pod.Labels) && workload == nil {
-				workload = entries
+				workload = e
 			}
 		case t.Namespace == g.pod.Namespace && namespace == nil:
-			namespace = entries
+			namespace = e
 		case t.Namespace == g.root && len(sel) == 0 && root == nil:
-			root = entries
+			root = e
 		}
 	}
 	switch {

@@ -78,36 +78,15 @@ func (g *generator) tracing(mode telemetry.WorkloadMode) *hcm.HttpConnectionMana
 // telemetryTracing returns the tracing entries (for the mode) of the most
 // specific Telemetry that has any, or nil.
 func (g *generator) telemetryTracing(mode telemetry.WorkloadMode) []*telemetry.Tracing {
-	var workload, namespace, root []*telemetry.Tracing
-	for _, t := range g.telemetries {
+	return mostSpecificTelemetry(g, func(t *telemetry.Telemetry) []*telemetry.Tracing {
 		var entries []*telemetry.Tracing
-		for _, e := range t.Spec.GetTracing() {
+		for _, e := range t.GetTracing() {
 			if m := e.GetMatch().GetMode(); m == telemetry.WorkloadMode_CLIENT_AND_SERVER || m == mode {
 				entries = append(entries, e)
 			}
 		}
-		if len(entries) == 0 {
-			continue
-		}
-		sel := t.Spec.GetSelector().GetMatchLabels()
-		switch {
-		case t.Namespace == g.pod.Namespace && len(sel) > 0:
-			if labelsMatch(sel, g.pod.Labels) && workload == nil {
-				workload = entries
-			}
-		case t.Namespace == g.pod.Namespace && namespace == nil:
-			namespace = entries
-		case t.Namespace == g.root && len(sel) == 0 && root == nil:
-			root = entries
-		}
-	}
-	switch {
-	case workload != nil:
-		return workload
-	case namespace != nil:
-		return namespace
-	}
-	return root
+		return entries
+	})
 }
 
 // otelProvider is the OpenTelemetry tracer of an extension provider: to
