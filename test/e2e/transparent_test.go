@@ -250,6 +250,25 @@ func TestTransparentTCPEchoAndExcludedPort(t *testing.T) {
 		t.Fatalf("excluded port: peer %q, echoed %q; want the client pod %s", peer, echoed, client.IP)
 	}
 	t.Logf("echo saw %s (its sidecar); the excluded port saw %s (the client pod)", "127.0.0.1", client.IP)
+
+	// The echo server's sidecar counts the connection in Istio's TCP
+	// metrics (they are updated when the connection closes).
+	server, _ := m.state.Pod("echo")
+	want := map[string]string{"reporter": "destination", "destination_workload": "echo"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		samples := scrape(t, server.AdminAddress)
+		closed := sum(samples, "istio_tcp_connections_closed_total", want)
+		received := sum(samples, "istio_tcp_received_bytes_total", want)
+		if closed >= 1 && received >= float64(len("hello through two sidecars")) {
+			t.Logf("echo's sidecar: %.0f TCP connection closed, %.0f bytes received", closed, received)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("echo's sidecar counted %.0f closed TCP connections and %.0f bytes received, want 1 and %d", closed, received, len("hello through two sidecars"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // echo connects from inside the pod's namespace to service:port by its
