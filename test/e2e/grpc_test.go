@@ -87,20 +87,8 @@ func grpcClientMain() int {
 // a single HTTP/2 connection.
 func TestGRPCPerRequestBalancing(t *testing.T) {
 	m := startMesh(t, map[string]string{"grpc.yaml": grpcEcho})
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 600
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	t.Setenv(grpcClientEnv, fmt.Sprintf("grpc-echo:9090 %d", n))
-	out, err := m.halyard(ctx, "exec", "--", self)
-	if err != nil {
-		t.Fatalf("grpc client: %v\n%s", err, out)
-	}
-	counts := map[string]int{}
-	mustJSON(t, []byte(out[strings.Index(out, "{"):]), &counts)
+	counts := runGRPCClient(t, m, n)
 	t.Logf("%d unary calls over instances: %v (want 3 instances, each 33%% +/- 8%%)", n, counts)
 	if len(counts) != 3 {
 		t.Fatalf("calls reached %d instances, want 3", len(counts))
@@ -110,4 +98,25 @@ func TestGRPCPerRequestBalancing(t *testing.T) {
 			t.Errorf("instance %s got %.1f%%", inst, share)
 		}
 	}
+}
+
+// runGRPCClient runs the test binary as a grpc-go client through `halyard
+// exec` (grpcClientMain): n unary calls to grpc-echo:9090, and returns the
+// calls per instance that answered.
+func runGRPCClient(t *testing.T, m *mesh, n int) map[string]int {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t.Setenv(grpcClientEnv, fmt.Sprintf("grpc-echo:9090 %d", n))
+	out, err := m.halyard(ctx, "exec", "--", self)
+	if err != nil {
+		t.Fatalf("grpc client: %v\n%s", err, out)
+	}
+	counts := map[string]int{}
+	mustJSON(t, []byte(out[strings.Index(out, "{"):]), &counts)
+	return counts
 }

@@ -546,20 +546,8 @@ func TestInitCapturesTheCurrentNamespace(t *testing.T) {
 // request over the 3 endpoints.
 func TestTransparentGRPC(t *testing.T) {
 	m, _ := startTransparent(t, map[string]string{"grpc.yaml": grpcEcho})
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 300
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	t.Setenv(grpcClientEnv, fmt.Sprintf("grpc-echo:9090 %d", n))
-	out, err := m.halyard(ctx, "exec", "--", self)
-	if err != nil {
-		t.Fatalf("grpc client: %v\n%s", err, out)
-	}
-	counts := map[string]int{}
-	mustJSON(t, []byte(out[strings.Index(out, "{"):]), &counts)
+	counts := runGRPCClient(t, m, n)
 	t.Logf("%d unary calls from a pod over instances: %v", n, counts)
 	if len(counts) != 3 {
 		t.Fatalf("calls reached %d instances, want 3", len(counts))
