@@ -15,6 +15,14 @@ import (
 
 // serveTCP accepts connections of a tcp_proxy listener.
 func (b *boundListener) serveTCP() {
+	b.acceptLoop(func(c net.Conn) {
+		b.goTracked(c, func() { b.m.proxyTCP(c, b.cfg.Load(), "") })
+	})
+}
+
+// acceptLoop hands each accepted connection to handle until the listener
+// is closed. A temporary failure (e.g. out of file descriptors) backs off.
+func (b *boundListener) acceptLoop(handle func(net.Conn)) {
 	var delay time.Duration
 	for {
 		c, err := b.ln.Accept()
@@ -22,7 +30,6 @@ func (b *boundListener) serveTCP() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Temporary failure (e.g. out of file descriptors): back off.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			select {
 			case <-time.After(delay):
@@ -32,7 +39,7 @@ func (b *boundListener) serveTCP() {
 			continue
 		}
 		delay = 0
-		b.goTracked(c, func() { b.m.proxyTCP(c, b.cfg.Load(), "") })
+		handle(c)
 	}
 }
 

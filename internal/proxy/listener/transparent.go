@@ -3,11 +3,9 @@ package listener
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 )
 
 // A listener with use_original_dst that is bound (virtualOutbound on
@@ -22,24 +20,9 @@ import (
 
 // serveOriginalDst accepts connections of a use_original_dst listener.
 func (b *boundListener) serveOriginalDst() {
-	var delay time.Duration
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			select {
-			case <-time.After(delay):
-			case <-b.m.ctx.Done():
-				return
-			}
-			continue
-		}
-		delay = 0
+	b.acceptLoop(func(c net.Conn) {
 		b.goTrackedKeep(c, func() bool { return b.dispatch(c) })
-	}
+	})
 }
 
 // dispatch finds the connection's listener and serves it there. It
