@@ -2,7 +2,6 @@ package adscache
 
 import (
 	"context"
-	"hash/fnv"
 	"strconv"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -54,9 +53,7 @@ func (c *Cache) selectFor(t xds.TypeConfig, sub cache.Subscription) selection {
 		if s.first == "" || name < s.first {
 			s.first = name
 		}
-		h := fnv.New64a()
-		h.Write([]byte(name))
-		sum += h.Sum64()
+		sum += fnv64a(name)
 		n++
 	}
 	if len(s.shared) == len(t.Shared.Items) && len(s.shared) > 0 {
@@ -64,6 +61,17 @@ func (c *Cache) selectFor(t xds.TypeConfig, sub cache.Subscription) selection {
 	}
 	s.digest = strconv.FormatUint(n, 16) + "/" + strconv.FormatUint(sum, 16)
 	return s
+}
+
+// fnv64a is FNV-1a of s (hash/fnv without its allocations, once per name
+// of a subscription).
+func fnv64a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // newNames says whether the subscription would now be served other names
