@@ -15,7 +15,9 @@ demo: build
 # Every test: unit, golden and end-to-end (real processes and sockets).
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /test/e2e)
+	# The end-to-end tests measure latencies: they run on their own.
+	$(GO) test -race -count=1 -timeout 20m ./test/e2e/
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./internal/proxy/...
 
 test-short:

@@ -546,31 +546,39 @@ spec:
 	})
 
 	t.Run("a slow shadow does not slow the primary", func(t *testing.T) {
-		const warm, n = 100, 300
+		// Plain and mirrored requests alternate so that whatever else the
+		// machine does lands on both alike; three rounds, and the median
+		// round's P99 difference is compared, so one burst of outside load
+		// in one round does not decide the outcome.
+		const warm, rounds, n = 100, 3, 300
 		for range warm {
 			send(t, c, "GET", "http://reviews:9080/plain", nil)
 			send(t, c, "GET", "http://reviews:9080/slow-shadow", nil)
 		}
-		var plain, mirrored []time.Duration
-		for range n {
-			_, _, _, d := send(t, c, "GET", "http://reviews:9080/plain", nil)
-			plain = append(plain, d)
-			status, _, _, d := send(t, c, "GET", "http://reviews:9080/slow-shadow", nil)
-			if status != 200 {
-				t.Fatalf("mirrored route: %d", status)
+		var diffs []time.Duration
+		for r := range rounds {
+			var plain, mirrored []time.Duration
+			for range n {
+				_, _, _, d := send(t, c, "GET", "http://reviews:9080/plain", nil)
+				plain = append(plain, d)
+				status, _, _, d := send(t, c, "GET", "http://reviews:9080/slow-shadow", nil)
+				if status != 200 {
+					t.Fatalf("mirrored route: %d", status)
+				}
+				mirrored = append(mirrored, d)
 			}
-			mirrored = append(mirrored, d)
+			p50p, p99p := percentile(plain, 50), percentile(plain, 99)
+			p50m, p99m := percentile(mirrored, 50), percentile(mirrored, 99)
+			t.Logf("round %d, %d requests each, shadow delayed 2s: no mirror P50 %s P99 %s; mirrored P50 %s P99 %s (P99 diff %s)",
+				r+1, n, p50p.Round(10*time.Microsecond), p99p.Round(10*time.Microsecond), p50m.Round(10*time.Microsecond), p99m.Round(10*time.Microsecond),
+				(p99m - p99p).Round(10*time.Microsecond))
+			if p99m > time.Second {
+				t.Errorf("mirrored P99 %s: the primary waited for the shadow", p99m)
+			}
+			diffs = append(diffs, p99m-p99p)
 		}
-		p50p, p99p := percentile(plain, 50), percentile(plain, 99)
-		p50m, p99m := percentile(mirrored, 50), percentile(mirrored, 99)
-		t.Logf("%d requests each, shadow delayed 2s: no mirror P50 %s P99 %s; mirrored P50 %s P99 %s (P99 diff %s)",
-			n, p50p.Round(10*time.Microsecond), p99p.Round(10*time.Microsecond), p50m.Round(10*time.Microsecond), p99m.Round(10*time.Microsecond),
-			(p99m - p99p).Round(10*time.Microsecond))
-		if p99m-p99p > 5*time.Millisecond {
-			t.Errorf("the mirror moved P99 by %s, want at most 5ms", p99m-p99p)
-		}
-		if p99m > time.Second {
-			t.Errorf("mirrored P99 %s: the primary waited for the shadow", p99m)
+		if d := percentile(diffs, 50); d > 5*time.Millisecond {
+			t.Errorf("the mirror moved P99 by %s (median of %v), want at most 5ms", d, diffs)
 		}
 	})
 
