@@ -57,12 +57,10 @@ func (g *generator) podListeners() ([]types.Resource, error) {
 		if pp.InboundAddress == "" {
 			continue
 		}
-		proto, _ := g.inboundSettings(pp)
-		l, err := inboundListener(pp, proto)
+		l, err := g.inboundListener(pp)
 		if err != nil {
-			return nil, fmt.Errorf("xds: pod %s/%s port %d: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
+			return nil, err
 		}
-		g.applyPeerAuth(l, pp.ContainerPort) // mtls.go
 		out = append(out, l)
 	}
 	return g.withAccessLogs(out), nil
@@ -124,14 +122,19 @@ func outboundHTTPListener(port uint32) *listener.Listener {
 	}
 }
 
-func inboundListener(pp registry.PodPort, proto registry.Protocol) (*listener.Listener, error) {
+// inboundListener is the listener of one container port: an HCM with the
+// inbound HTTP filters for HTTP ports, else the inbound network filters
+// and tcp_proxy, with the port's mutual-TLS filter chains.
+func (g *generator) inboundListener(pp registry.PodPort) (*listener.Listener, error) {
 	sa, err := socketAddress(pp.InboundAddress)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("xds: pod %s/%s port %d: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
 	}
+	proto, _ := g.inboundSettings(pp)
 	name := InboundListenerName(pp.ContainerPort)
 	cluster := InboundClusterName(pp.ContainerPort)
 	chain := tcpProxyChain(cluster)
+	chain.Filters = append(g.inboundNetworkFilters(pp.ContainerPort), chain.Filters...)
 	if proto.IsHTTP() {
 		rc := &route.RouteConfiguration{
 			Name: name,
@@ -143,15 +146,17 @@ func inboundListener(pp registry.PodPort, proto registry.Protocol) (*listener.Li
 		}
 		statPrefix := fmt.Sprintf("inbound_0.0.0.0_%d", pp.ContainerPort)
 		chain = &listener.FilterChain{Filters: []*listener.Filter{
-			httpConnectionManager(statPrefix, nil, rc, []*hcm.HttpFilter{routerFilter()}),
+			httpConnectionManager(statPrefix, nil, rc, g.inboundHTTPFilters(pp.ContainerPort)),
 		}}
 	}
-	return &listener.Listener{
+	l := &listener.Listener{
 		Name:             name,
 		Address:          sa,
 		TrafficDirection: core.TrafficDirection_INBOUND,
 		FilterChains:     []*listener.FilterChain{chain},
-	}, nil
+	}
+	g.applyPeerAuth(l, pp.ContainerPort) // mtls.go
+	return l, nil
 }
 
 // httpConnectionManager builds an HCM filter that takes its routes from RDS

@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"fmt"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -99,13 +98,11 @@ func (g *generator) transparentListeners() ([]types.Resource, error) {
 		if pp.InboundAddress == "" {
 			continue
 		}
-		proto, _ := g.inboundSettings(pp)
-		l, err := inboundListener(pp, proto)
+		l, err := g.inboundListener(pp)
 		if err != nil {
-			return nil, fmt.Errorf("xds: pod %s/%s port %d: %w", g.pod.Namespace, g.pod.Name, pp.ContainerPort, err)
+			return nil, err
 		}
 		l.BindToPort = wrapperspb.Bool(false)
-		g.applyPeerAuth(l, pp.ContainerPort) // mtls.go
 		out = append(out, l)
 	}
 	return out, nil

@@ -3,6 +3,8 @@ package hcm
 import (
 	"net/http"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
 )
 
@@ -72,3 +74,18 @@ func (x *Exchange) SendHeaders(status int, details string) {
 
 // ResponseHeader is the header map of the reply a filter is about to send.
 func (x *Exchange) ResponseHeader() http.Header { return x.st.w.Header() }
+
+// SetMetadata publishes what a filter learned of the request under a
+// namespace (Envoy's dynamic metadata: jwt_authn its verified JWT
+// payloads, istio_authn the request.auth.* attributes) for the filters
+// after it, such as rbac's metadata matchers, to read. Setting a
+// namespace again replaces it.
+func (x *Exchange) SetMetadata(namespace string, v *structpb.Struct) {
+	if x.st.meta == nil {
+		x.st.meta = make(map[string]*structpb.Struct, 2)
+	}
+	x.st.meta[namespace] = v
+}
+
+// Metadata returns what SetMetadata published under a namespace, or nil.
+func (x *Exchange) Metadata(namespace string) *structpb.Struct { return x.st.meta[namespace] }

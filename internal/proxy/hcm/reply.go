@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
 	"github.com/halyard-mesh/halyard/internal/proxy/upstream"
 )
@@ -24,6 +26,8 @@ type reqState struct {
 	cw   countingWriter
 	span Span
 	res  *http.Response // the upstream response being returned
+
+	meta map[string]*structpb.Struct // Exchange.SetMetadata
 
 	genID      bool
 	filtersRun int // filters whose OnRequest ran (their OnResponse runs)
