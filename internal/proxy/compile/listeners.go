@@ -176,7 +176,7 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 }
 
 func compileHCM(h *hcmv3.HttpConnectionManager, t Telemetry) (*hcm.Config, error) {
-	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true)}
+	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true), UseRemoteAddress: h.GetUseRemoteAddress().GetValue()}
 	switch rs := h.GetRouteSpecifier().(type) {
 	case *hcmv3.HttpConnectionManager_Rds:
 		if rs.Rds.GetRouteConfigName() == "" {
