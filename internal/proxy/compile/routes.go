@@ -37,7 +37,8 @@ func RoutesFrom(res Seq[*routev3.RouteConfiguration]) (map[string]*router.Table,
 const defaultMaxDirectResponseBody = 4096
 
 func compileRouteConfig(rc *routev3.RouteConfiguration) (*router.Table, error) {
-	tc := router.TableConfig{Name: rc.GetName(), MostSpecificHeaderMutationsWins: rc.GetMostSpecificHeaderMutationsWins()}
+	tc := router.TableConfig{Name: rc.GetName(), MostSpecificHeaderMutationsWins: rc.GetMostSpecificHeaderMutationsWins(),
+		IgnorePortInHostMatching: rc.GetIgnorePortInHostMatching()}
 	var err error
 	if tc.RequestHeaders, err = headerOps(rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove()); err != nil {
 		return nil, fmt.Errorf("request_headers_to_add: %w", err)
