@@ -85,6 +85,7 @@ const (
 	rotationRun  = 2 * time.Minute
 	rotationTick = 40 * time.Millisecond // per worker: 25 requests a second
 	keepaliveID  = "spiffe://cluster.local/ns/default/sa/keepalive"
+	execID       = "spiffe://cluster.local/ns/default/sa/default" // halyard exec's pod
 )
 
 // TestCertificateRotationUnderLoad: with 30 s workload certificates, four
@@ -143,6 +144,21 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	}
 	if len(served.serials) == 0 || long.serial == served.serials[len(served.serials)-1] {
 		t.Errorf("the long-lived connection (certificate %s) did not outlive a rotation: served %v", long.serial, served.serials)
+	}
+	// Both sides report both principals all along.
+	exec, _ := m.state.Pod("halyard-exec")
+	keepalive := float64(results[0].ok + results[1].ok)
+	if got := sum(scrape(t, exec.AdminAddress), "istio_requests_total", map[string]string{
+		"reporter": "source", "destination_workload": "keepalive", "response_code": "200",
+		"source_principal": execID, "destination_principal": keepaliveID,
+	}); got != keepalive {
+		t.Errorf("the client sidecar counted %v requests to keepalive with both principals, want %v", got, keepalive)
+	}
+	if got := sum(scrape(t, server.AdminAddress), "istio_requests_total", map[string]string{
+		"reporter": "destination", "source_workload": "halyard-exec", "connection_security_policy": "mutual_tls",
+		"source_principal": execID, "destination_principal": keepaliveID,
+	}); got != keepalive {
+		t.Errorf("keepalive's sidecar counted %v mutual-TLS requests from the client sidecar, want %v", got, keepalive)
 	}
 	// The client sidecar's pooled connections to keepalive's sidecar: one
 	// per concurrent request; a rotation that closed them would show a new
