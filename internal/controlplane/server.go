@@ -148,6 +148,14 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("controlplane: Run before Listen")
 	}
 	grpcServer := grpc.NewServer(
+		grpc.ForceServerCodecV2(newXDSCodec()),
+		// Thousands of mostly idle streams: a connection holds a write
+		// buffer only while it flushes (one flush carries up to 256 KiB,
+		// fewer syscalls for a push), and reads its small requests
+		// through a small buffer.
+		grpc.SharedWriteBuffer(true),
+		grpc.WriteBufferSize(256<<10),
+		grpc.ReadBufferSize(4<<10),
 		grpc.MaxConcurrentStreams(1<<20),
 		grpc.ChainStreamInterceptor(pushLimiter(maxUnansweredPushes, pushAckTimeout)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),

@@ -414,6 +414,18 @@ spec:
 apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata:
+  name: namespace-default
+  namespace: default
+spec:
+  metrics:
+  - overrides:
+    - match: {metric: REQUEST_COUNT, mode: SERVER}
+      tagOverrides:
+        level: {value: "'namespace'"}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
   name: ratings
   namespace: default
 spec:
@@ -456,5 +468,9 @@ spec:
 	}
 	if got := sum(dst, "istio_request_duration_milliseconds_count", nil); got != 0 {
 		t.Errorf("ratings: duration histogram reported (%v), want it off", got)
+	}
+	// The levels merge: ratings' own Telemetry keeps the namespace's tag.
+	if got := sum(dst, "istio_requests_total", map[string]string{"reporter": "destination", "level": "namespace"}); got != n {
+		t.Errorf("ratings: requests with the namespace's level=namespace tag = %v, want %d", got, n)
 	}
 }
