@@ -145,21 +145,7 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	if len(served.serials) == 0 || long.serial == served.serials[len(served.serials)-1] {
 		t.Errorf("the long-lived connection (certificate %s) did not outlive a rotation: served %v", long.serial, served.serials)
 	}
-	// Both sides report both principals all along.
-	exec, _ := m.state.Pod("halyard-exec")
-	keepalive := float64(results[0].ok + results[1].ok)
-	if got := sum(scrape(t, exec.AdminAddress), "istio_requests_total", map[string]string{
-		"reporter": "source", "destination_workload": "keepalive", "response_code": "200",
-		"source_principal": execID, "destination_principal": keepaliveID,
-	}); got != keepalive {
-		t.Errorf("the client sidecar counted %v requests to keepalive with both principals, want %v", got, keepalive)
-	}
-	if got := sum(scrape(t, server.AdminAddress), "istio_requests_total", map[string]string{
-		"reporter": "destination", "source_workload": "halyard-exec", "connection_security_policy": "mutual_tls",
-		"source_principal": execID, "destination_principal": keepaliveID,
-	}); got != keepalive {
-		t.Errorf("keepalive's sidecar counted %v mutual-TLS requests from the client sidecar, want %v", got, keepalive)
-	}
+	checkRotationPrincipals(t, m, server.AdminAddress, results[0].ok+results[1].ok)
 	// The client sidecar's pooled connections to keepalive's sidecar: one
 	// per concurrent request; a rotation that closed them would show a new
 	// client port per rotation.
@@ -167,6 +153,25 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	t.Logf("connections from the client sidecar to keepalive's sidecar over the run: %d (client ports %v)", len(ports), ports)
 	if len(ports) == 0 || len(ports) > 2*2 {
 		t.Errorf("%d sidecar-to-sidecar connections to keepalive over %d rotations, want 1 to 4 (one per concurrent keep-alive worker, with slack)", len(ports), len(served.serials)-1)
+	}
+}
+
+// checkRotationPrincipals: both sidecars reported both principals for
+// every request to keepalive (n), across all the rotations.
+func checkRotationPrincipals(t *testing.T, m *mesh, serverAdmin string, n int) {
+	t.Helper()
+	exec, _ := m.state.Pod("halyard-exec")
+	if got := sum(scrape(t, exec.AdminAddress), "istio_requests_total", map[string]string{
+		"reporter": "source", "destination_workload": "keepalive", "response_code": "200",
+		"source_principal": execID, "destination_principal": keepaliveID,
+	}); got != float64(n) {
+		t.Errorf("the client sidecar counted %v requests to keepalive with both principals, want %d", got, n)
+	}
+	if got := sum(scrape(t, serverAdmin), "istio_requests_total", map[string]string{
+		"reporter": "destination", "source_workload": "halyard-exec", "connection_security_policy": "mutual_tls",
+		"source_principal": execID, "destination_principal": keepaliveID,
+	}); got != float64(n) {
+		t.Errorf("keepalive's sidecar counted %v mutual-TLS requests from the client sidecar, want %d", got, n)
 	}
 }
 
