@@ -314,7 +314,9 @@ spec:
 		received += len(b)
 	}
 	src := map[string]string{"reporter": "source", "source_workload": "halyard-exec", "destination_workload": "raw-v1",
-		"destination_service": "raw.default.svc.cluster.local", "request_protocol": "tcp", "response_flags": "-"}
+		"destination_service": "raw.default.svc.cluster.local", "request_protocol": "tcp", "response_flags": "-",
+		// over mutual TLS between the sidecars: both service accounts are "default"
+		"source_principal": "spiffe://cluster.local/ns/default/sa/default", "destination_principal": "spiffe://cluster.local/ns/default/sa/default"}
 	var samples []promSample
 	waitFor(t, 10*time.Second, func() bool {
 		samples = scrape(t, client.AdminAddress)

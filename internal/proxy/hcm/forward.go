@@ -238,6 +238,10 @@ func (st *reqState) roundTrip(req *http.Request) (*http.Response, error) {
 		h.Active.Add(1)
 		res, err := st.cluster.RoundTrip(areq)
 		fired := timer != nil && !timer.Stop()
+		info.UpstreamPrincipal = ""
+		if err == nil {
+			info.UpstreamPrincipal = h.Principal() // the connection's handshake noted it
+		}
 
 		var o upstream.Outcome
 		status, grpcSt, f := 0, -1, router.NoFailure

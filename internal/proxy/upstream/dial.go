@@ -33,7 +33,7 @@ func (c *Cluster) DialTCP(ctx context.Context, req *PickRequest) (net.Conn, *Hos
 	if err == nil && h.MTLS {
 		if cfg := c.cfg.Load(); cfg.TLS != nil {
 			var tc *tls.Conn
-			if tc, err = handshake(ctx, cfg, conn); err == nil {
+			if tc, err = handshake(ctx, cfg, conn, h); err == nil {
 				h.Report(Outcome{})
 				return &tlsTCPConn{Conn: tc, h: h}, h, nil
 			}

@@ -20,27 +20,33 @@ type TLS struct {
 	Key string
 }
 
-// mtlsHost reports whether the cluster's host at addr takes mutual TLS.
-func (c *Cluster) mtlsHost(addr string) bool {
+// mtlsHost returns the cluster's host at addr when it takes mutual TLS.
+func (c *Cluster) mtlsHost(addr string) *Host {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h := c.byAddr[addr]
-	return h != nil && h.MTLS
+	if h := c.byAddr[addr]; h != nil && h.MTLS {
+		return h
+	}
+	return nil
 }
 
 // secure runs the TLS handshake over conn when the cluster's host at addr
 // takes mutual TLS; otherwise it returns conn unchanged. On error conn is
 // closed.
 func (c *Cluster) secure(ctx context.Context, cfg *Config, conn net.Conn, addr string) (net.Conn, error) {
-	if cfg.TLS == nil || !c.mtlsHost(addr) {
+	if cfg.TLS == nil {
 		return conn, nil
 	}
-	return handshake(ctx, cfg, conn)
+	h := c.mtlsHost(addr)
+	if h == nil {
+		return conn, nil
+	}
+	return handshake(ctx, cfg, conn, h)
 }
 
-// handshake runs the client handshake within the cluster's connect
-// timeout; on error conn is closed.
-func handshake(ctx context.Context, cfg *Config, conn net.Conn) (*tls.Conn, error) {
+// handshake runs the client handshake with h within the cluster's connect
+// timeout and notes the principal h presented; on error conn is closed.
+func handshake(ctx context.Context, cfg *Config, conn net.Conn, h *Host) (*tls.Conn, error) {
 	if cfg.ConnectTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
@@ -51,7 +57,40 @@ func handshake(ctx context.Context, cfg *Config, conn net.Conn) (*tls.Conn, erro
 		_ = conn.Close()
 		return nil, fmt.Errorf("tls: %w", err)
 	}
+	h.peer.note(tc.ConnectionState())
 	return tc, nil
+}
+
+// hostPeer is what the handshakes with an address learned of its peer.
+type hostPeer struct {
+	principal atomic.Pointer[string]
+}
+
+// note records the URI SAN (SPIFFE ID) of the peer's certificate, once
+// per handshake.
+func (p *hostPeer) note(cs tls.ConnectionState) {
+	if p == nil || len(cs.PeerCertificates) == 0 || len(cs.PeerCertificates[0].URIs) != 1 {
+		return
+	}
+	id := cs.PeerCertificates[0].URIs[0].String()
+	if cur := p.principal.Load(); cur == nil || *cur != id {
+		p.principal.Store(&id)
+	}
+}
+
+// Principal returns the SPIFFE ID the host presented at the last
+// mutual-TLS handshake with its address, or "" when the cluster dials it
+// in plaintext or no handshake has completed yet. An address is one pod,
+// so every connection to it presents the same identity: a request over
+// any of them reports it without per-connection bookkeeping.
+func (h *Host) Principal() string {
+	if !h.MTLS || h.peer == nil || h.cluster == nil || h.cluster.cfg.Load().TLS == nil {
+		return ""
+	}
+	if p := h.peer.principal.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // tlsTCPConn is an upstream TCP proxy connection over mutual TLS.
