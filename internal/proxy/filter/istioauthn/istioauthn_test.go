@@ -24,7 +24,9 @@ import (
 )
 
 // capture records the istio_authn metadata a later filter sees.
-type capture struct{ got atomic.Pointer[structpb.Struct] }
+type capture struct {
+	got atomic.Pointer[structpb.Struct]
+}
 
 func (c *capture) OnRequest(x *hcm.Exchange) bool {
 	c.got.Store(x.Metadata(istioauthn.Name))
