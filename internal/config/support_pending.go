@@ -44,6 +44,8 @@ var authorizationPolicyRules []fieldRule
 // requestAuthenticationRules: security.istio.io RequestAuthentication.
 var requestAuthenticationRules = []fieldRule{
 	ok("spec.selector", "the policies of the mesh (root namespace istio-system, no selector), of the pod's namespace (no selector) and of its workload (matching labels) all apply: their jwtRules are merged"),
+	ok("spec.targetRef", "selects gateways and waypoints, which Halyard does not run: such a policy applies to no sidecar"),
+	ok("spec.targetRefs", "as targetRef"),
 	ok("spec.jwtRules[].issuer", "required; a token's iss must equal it"),
 	ok("spec.jwtRules[].audiences", "a token's aud must hold one of them (any when empty)"),
 	ok("spec.jwtRules[].jwksUri", "fetched by the control plane (http or https), refreshed every --jwks-refresh-interval (20m) and sent inline; a URI that cannot be fetched gets a key nobody has, so its tokens fail"),

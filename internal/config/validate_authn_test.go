@@ -48,7 +48,6 @@ spec:
     jwks: '{"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]}'
 `, want: []string{
 			`t.yaml:5: RequestAuthentication/default/jwt: spec: only one of selector, targetRef or targetRefs may be set`,
-			`t.yaml:8: warning: RequestAuthentication/default/jwt: spec.targetRef: field not yet supported; ignored`,
 			`t.yaml:10: RequestAuthentication/default/jwt: spec.jwtRules[0].issuer: missing required field`,
 			`t.yaml:10: RequestAuthentication/default/jwt: spec.jwtRules[0].jwksUri: invalid URL "ftp://issuer.example/jwks": the scheme must be http or https`,
 			`t.yaml:11: RequestAuthentication/default/jwt: spec.jwtRules[0].audiences[0]: audience must be a non-empty string`,
