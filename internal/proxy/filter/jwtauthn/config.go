@@ -57,10 +57,9 @@ const (
 
 // requirement is a compiled JwtRequirement.
 type requirement struct {
-	kind      reqKind
-	provider  int // index in Config.providers (reqProvider)
-	audiences []string
-	children  []*requirement
+	kind     reqKind
+	provider int // index in Config.providers (reqProvider)
+	children []*requirement
 }
 
 // rule is a compiled RequirementRule: a path match and its requirement.
@@ -226,16 +225,12 @@ func compileRequirement(r *jwtv3.JwtRequirement, index map[string]int, depth int
 	if depth > maxDepth {
 		return nil, errors.New("requirements nested too deep")
 	}
-	providerReq := func(name string, aud []string) (*requirement, error) {
+	providerReq := func(name string) (*requirement, error) {
 		i, ok := index[name]
 		if !ok {
 			return nil, fmt.Errorf("unknown provider %q", name)
 		}
-		out := &requirement{kind: reqProvider, provider: i}
-		for _, a := range aud {
-			out.audiences = append(out.audiences, sanitizeAudience(a))
-		}
-		return out, nil
+		return &requirement{kind: reqProvider, provider: i}, nil
 	}
 	list := func(kind reqKind, reqs []*jwtv3.JwtRequirement) (*requirement, error) {
 		if len(reqs) < 2 {
@@ -253,9 +248,7 @@ func compileRequirement(r *jwtv3.JwtRequirement, index map[string]int, depth int
 	}
 	switch t := r.GetRequiresType().(type) {
 	case *jwtv3.JwtRequirement_ProviderName:
-		return providerReq(t.ProviderName, nil)
-	case *jwtv3.JwtRequirement_ProviderAndAudiences:
-		return providerReq(t.ProviderAndAudiences.GetProviderName(), t.ProviderAndAudiences.GetAudiences())
+		return providerReq(t.ProviderName)
 	case *jwtv3.JwtRequirement_RequiresAny:
 		return list(reqAny, t.RequiresAny.GetRequirements())
 	case *jwtv3.JwtRequirement_RequiresAll:

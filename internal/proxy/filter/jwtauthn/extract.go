@@ -35,8 +35,8 @@ func (c *Config) anyToken(r *http.Request) bool {
 // and verifies it: the issuer, then the time, the audiences and the
 // signature, in Envoy's order. hdr is the header it came from.
 func (p *provider) verify(r *http.Request, now time.Time) (Status, *token, string) {
-	raw, hdr := p.extract(r)
-	if raw == "" {
+	raw, hdr, found := p.extract(r)
+	if !found {
 		return Missing, nil, ""
 	}
 	t, st := parse(raw)
@@ -58,7 +58,11 @@ func (p *provider) verify(r *http.Request, now time.Time) (Status, *token, strin
 	return OK, t, hdr
 }
 
-func (p *provider) extract(r *http.Request) (raw, hdr string) {
+// extract finds the provider's token, as Envoy's extractor: a header with
+// the value prefix (a header without it holds no token), a query
+// parameter, a cookie. A location that is there but empty ("Bearer ,",
+// "?access_token=") yields an empty token, which fails as malformed.
+func (p *provider) extract(r *http.Request) (raw, hdr string, found bool) {
 	for _, h := range p.headers {
 		for _, v := range r.Header[h.name] {
 			if h.prefix != "" {
@@ -67,24 +71,22 @@ func (p *provider) extract(r *http.Request) (raw, hdr string) {
 				}
 				v = v[len(h.prefix):]
 			}
-			if t := tokenPrefix(strings.TrimSpace(v)); t != "" {
-				return t, h.name
-			}
+			return tokenPrefix(strings.TrimSpace(v)), h.name, true
 		}
 	}
 	if r.URL.RawQuery != "" {
 		for _, name := range p.params {
-			if v, ok := queryParam(r.URL.RawQuery, name); ok && v != "" {
-				return v, ""
+			if v, ok := queryParam(r.URL.RawQuery, name); ok {
+				return v, "", true
 			}
 		}
 	}
 	for _, name := range p.cookies {
 		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value, ""
+			return c.Value, "", true
 		}
 	}
-	return "", ""
+	return "", "", false
 }
 
 // tokenPrefix is the value up to the first comma or white space: a

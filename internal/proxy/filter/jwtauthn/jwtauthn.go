@@ -3,8 +3,9 @@
 // it: providers with an issuer, audiences and inline keys (local_jwks; the
 // control plane fetches jwksUri itself), token locations (headers with a
 // value prefix, query parameters, cookies), and requirement rules
-// (provider, requires_any, requires_all, allow_missing,
-// allow_missing_or_failed) chosen by path prefix or exact path.
+// (provider_name, requires_any, requires_all, allow_missing,
+// allow_missing_or_failed; provider_and_audiences is refused) chosen by
+// path prefix or exact path.
 //
 // A verified token's payload is published as dynamic metadata under
 // "envoy.filters.http.jwt_authn" (key payload_in_metadata), forwarded in
@@ -149,7 +150,7 @@ type check struct {
 	res []result
 }
 
-func (c *check) provider(i int, aud []string) Status {
+func (c *check) provider(i int) Status {
 	if c.res == nil {
 		return Missing
 	}
@@ -158,16 +159,13 @@ func (c *check) provider(i int, aud []string) Status {
 		res.done = true
 		res.st, res.tok, res.hdr = c.cfg.providers[i].verify(c.r, c.now)
 	}
-	if res.st == OK && len(aud) > 0 && !res.tok.audienceAllowed(aud) {
-		return AudienceNotAllowed
-	}
 	return res.st
 }
 
 func (c *check) eval(q *requirement) Status {
 	switch q.kind {
 	case reqProvider:
-		return c.provider(q.provider, q.audiences)
+		return c.provider(q.provider)
 	case reqAllowMissingOrFailed:
 		return OK
 	case reqAllowMissing:
@@ -205,7 +203,7 @@ func (c *check) allowMissing() Status {
 	}
 	ok, unknown := false, false
 	for i := range c.cfg.providers {
-		switch st := c.provider(i, nil); st {
+		switch st := c.provider(i); st {
 		case OK:
 			ok = true
 		case Missing:

@@ -139,13 +139,20 @@ func TestRejects(t *testing.T) {
 		{"empty parts", "..", "Jwt header is an invalid Base64url encoded", 401},
 		{"empty signature", hdr + "." + pay + ".", "Jwt signature is an invalid Base64url encoded", 401},
 		{"truncated signature", hdr + "." + pay + "." + sig[:len(sig)/2], "Jwt verification fails", 401},
+		{"empty token before a comma", ",other", "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections", 401},
+		{"query: access_token=", "", "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections", 401},
+		{"query: a=1&access_token=" + good + "x", "", "Jwt verification fails", 401},
 		{"ES256 signature of wrong length", es.Sign(claims(nil), nil) + "AA", "Jwt verification fails", 401},
 	}
 	c := &http.Client{}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := p.Upstream.Load()
-			resp, body := p.Do(t, c, "GET", "/x", bearer(tc.token))
+			path, hdr := "/x", bearer(tc.token)
+			if q, ok := strings.CutPrefix(tc.name, "query: "); ok {
+				path, hdr = "/x?"+q, nil
+			}
+			resp, body := p.Do(t, c, "GET", path, hdr)
 			if resp.StatusCode != tc.code || body != tc.want {
 				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, tc.code, tc.want)
 			}
@@ -157,10 +164,12 @@ func TestRejects(t *testing.T) {
 			}
 		})
 	}
-	// An empty token (the prefix alone) is no token: Istio lets it pass.
+	// "Bearer " arrives as "Bearer" (header values are trimmed): without
+	// its prefix the header holds no token, and the request passes, as
+	// with Envoy.
 	resp, _ := p.Do(t, c, "GET", "/x", http.Header{"Authorization": {"Bearer "}})
 	if resp.StatusCode != 200 {
-		t.Errorf("empty bearer: got %d, want 200 (no token)", resp.StatusCode)
+		t.Errorf("bare Bearer: got %d, want 200 (no token)", resp.StatusCode)
 	}
 	if len(cases) < 20 {
 		t.Fatalf("only %d cases", len(cases))
