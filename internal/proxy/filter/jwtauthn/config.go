@@ -126,22 +126,9 @@ func compileProvider(name string, p *jwtv3.JwtProvider) (*provider, error) {
 	case len(p.GetClaimToHeaders()) > 0 && hasClaimPath(p.GetClaimToHeaders()):
 		return nil, fail("claim_to_headers claim_path is not supported (use claim_name)")
 	}
-	src := p.GetLocalJwks()
-	if src == nil {
-		return nil, fail("local_jwks is required")
-	}
-	var data []byte
-	switch {
-	case src.GetInlineString() != "":
-		data = []byte(src.GetInlineString())
-	case len(src.GetInlineBytes()) > 0:
-		data = src.GetInlineBytes()
-	default:
-		return nil, fail("local_jwks must be inline_string or inline_bytes")
-	}
-	keys, err := jwk.ParseSet(data)
+	keys, err := localKeys(p)
 	if err != nil {
-		return nil, fail("local_jwks: %w", err)
+		return nil, fail("%w", err)
 	}
 	out := &provider{
 		name: name, issuer: p.GetIssuer(), keys: keys, forward: p.GetForward(),
@@ -158,25 +145,54 @@ func compileProvider(name string, p *jwtv3.JwtProvider) (*provider, error) {
 	for _, a := range p.GetAudiences() {
 		out.audiences = append(out.audiences, sanitizeAudience(a))
 	}
-	for _, h := range p.GetFromHeaders() {
-		if h.GetName() == "" {
-			return nil, fail("from_headers: a header needs a name")
-		}
-		out.headers = append(out.headers, headerLoc{name: http.CanonicalHeaderKey(h.GetName()), prefix: h.GetValuePrefix()})
-	}
-	if len(out.headers) == 0 && len(out.params) == 0 && len(out.cookies) == 0 {
-		// Envoy's default locations.
-		out.headers = []headerLoc{{name: "Authorization", prefix: "Bearer "}}
-		out.params = []string{"access_token"}
-	}
-	for _, ch := range p.GetClaimToHeaders() {
-		if ch.GetHeaderName() == "" || ch.GetClaimName() == "" {
-			return nil, fail("claim_to_headers needs header_name and claim_name")
-		}
-		out.claimHdrs = append(out.claimHdrs, claimHeader{header: http.CanonicalHeaderKey(ch.GetHeaderName()),
-			path: strings.Split(ch.GetClaimName(), ".")})
+	if err := out.locations(p); err != nil {
+		return nil, fail("%w", err)
 	}
 	return out, nil
+}
+
+// localKeys parses the provider's inline key set.
+func localKeys(p *jwtv3.JwtProvider) ([]jwk.Key, error) {
+	src := p.GetLocalJwks()
+	var data []byte
+	switch {
+	case src == nil:
+		return nil, errors.New("local_jwks is required")
+	case src.GetInlineString() != "":
+		data = []byte(src.GetInlineString())
+	case len(src.GetInlineBytes()) > 0:
+		data = src.GetInlineBytes()
+	default:
+		return nil, errors.New("local_jwks must be inline_string or inline_bytes")
+	}
+	keys, err := jwk.ParseSet(data)
+	if err != nil {
+		return nil, fmt.Errorf("local_jwks: %w", err)
+	}
+	return keys, nil
+}
+
+// locations compiles where the token is read and which claims are copied
+// into headers. With no location, Envoy's defaults apply.
+func (pr *provider) locations(cfg *jwtv3.JwtProvider) error {
+	for _, h := range cfg.GetFromHeaders() {
+		if h.GetName() == "" {
+			return errors.New("from_headers: a header needs a name")
+		}
+		pr.headers = append(pr.headers, headerLoc{name: http.CanonicalHeaderKey(h.GetName()), prefix: h.GetValuePrefix()})
+	}
+	if len(pr.headers) == 0 && len(pr.params) == 0 && len(pr.cookies) == 0 {
+		pr.headers = []headerLoc{{name: "Authorization", prefix: "Bearer "}}
+		pr.params = []string{"access_token"}
+	}
+	for _, ch := range cfg.GetClaimToHeaders() {
+		if ch.GetHeaderName() == "" || ch.GetClaimName() == "" {
+			return errors.New("claim_to_headers needs header_name and claim_name")
+		}
+		pr.claimHdrs = append(pr.claimHdrs, claimHeader{header: http.CanonicalHeaderKey(ch.GetHeaderName()),
+			path: strings.Split(ch.GetClaimName(), ".")})
+	}
+	return nil
 }
 
 func hasClaimPath(c []*jwtv3.JwtClaimToHeader) bool {

@@ -1,6 +1,8 @@
 package jwtauthn_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -446,4 +448,9 @@ func BenchmarkNoToken(b *testing.B) {
 		f = jwtauthn.New(c2, time.Now)
 		run(b, r)
 	})
+}
+func hmacSHA256(key, msg []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(msg)
+	return m.Sum(nil)
 }
