@@ -32,6 +32,7 @@ type provider struct {
 	claimHdrs  []claimHeader
 	skew       time.Duration
 	requireExp bool
+	cache      tokenCache
 }
 
 type headerLoc struct {

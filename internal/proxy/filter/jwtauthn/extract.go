@@ -33,11 +33,19 @@ func (c *Config) anyToken(r *http.Request) bool {
 
 // verify extracts the provider's token (the first location that has one)
 // and verifies it: the issuer, then the time, the audiences and the
-// signature, in Envoy's order. hdr is the header it came from.
+// signature, in Envoy's order; a token the provider verified before is
+// taken from its cache and only its time is checked again. hdr is the
+// header it came from.
 func (p *provider) verify(r *http.Request, now time.Time) (Status, *token, string) {
 	raw, hdr, found := p.extract(r)
 	if !found {
 		return Missing, nil, ""
+	}
+	if t := p.cache.get(raw); t != nil {
+		if st := t.checkTime(now, p.skew, p.requireExp); st != OK {
+			return st, nil, hdr
+		}
+		return OK, t, hdr
 	}
 	t, st := parse(raw)
 	if st != OK {
@@ -55,6 +63,7 @@ func (p *provider) verify(r *http.Request, now time.Time) (Status, *token, strin
 	if st := t.verify(p.keys); st != OK {
 		return st, nil, hdr
 	}
+	p.cache.put(raw, t)
 	return OK, t, hdr
 }
 
