@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,11 @@ func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
 		return
 	}
 	rt.peer = peer
+	if !m.filterConn(down, cfg, rt) {
+		m.logTCP(cfg, rt, errConnDenied)
+		m.tcpOpened(cfg, rt)(0, 0)
+		return
+	}
 	up, err := m.dialTCP(rt, down.RemoteAddr())
 	done := m.tcpOpened(cfg, rt)
 	if err != nil {
@@ -176,7 +182,38 @@ func (m *Manager) dialTCP(rt *tcpRoute, src net.Addr) (net.Conn, error) {
 	return up, err
 }
 
-var errClusterNotFound = errors.New("listener: cluster not found")
+var (
+	errClusterNotFound = errors.New("listener: cluster not found")
+	errConnDenied      = errors.New("listener: connection denied by a network filter")
+)
+
+// filterConn runs the chain's network filters; false: a filter refused
+// the connection (its flags and details are in rt).
+func (m *Manager) filterConn(down net.Conn, cfg *Config, rt *tcpRoute) bool {
+	if len(rt.tcp.Filters) == 0 {
+		return true
+	}
+	ci := ConnInfo{Listener: cfg.Name, Principal: rt.peer, SNI: rt.sni}
+	if ci.SNI == "" {
+		ci.SNI = tlsServerName(down)
+	}
+	ci.Source, _ = hcm.AddrPortOf(down.RemoteAddr())
+	if d, err := netip.ParseAddrPort(rt.dest); err == nil {
+		ci.Dest = netip.AddrPortFrom(d.Addr().Unmap(), d.Port())
+	} else {
+		ci.Dest, _ = hcm.AddrPortOf(down.LocalAddr())
+	}
+	for _, f := range rt.tcp.Filters {
+		if ok, flags, details := f.OnConnection(&ci); !ok {
+			rt.flags, rt.details = flags, details
+			if cl := m.opts.Clusters.Get(rt.tcp.PickCluster()); cl != nil {
+				rt.service = cl.Config().Service
+			}
+			return false
+		}
+	}
+	return true
+}
 
 func (m *Manager) logTCP(cfg *Config, rt *tcpRoute, err error) {
 	m.opts.Log.Debug("tcp proxy: connection refused", "listener", cfg.Name, "flags", rt.flags.String(),
