@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -73,7 +74,24 @@ func (m portRangeM) match(r *Request) bool {
 	return r.Dest.IsValid() && p >= m.lo && p < m.hi
 }
 func (m headerM) match(r *Request) bool { return r.HTTP != nil && m.h.Match(r.HTTP) }
-func (m pathM) match(r *Request) bool   { return r.HTTP != nil && m.s.Match(r.HTTP.URL.Path) }
+func (m pathM) match(r *Request) bool {
+	return r.HTTP != nil && m.s.Match(normalizePath(r.HTTP.URL.Path))
+}
+
+// normalizePath removes dot segments, as Envoy's normalize_path (which
+// Istio turns on) does before the rbac filter sees the path, so that
+// /public/../admin is matched as /admin. Paths without them are returned
+// as they are, without allocating.
+func normalizePath(p string) string {
+	if !strings.Contains(p, "/.") {
+		return p
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
 func (m authM) match(r *Request) bool {
 	return r.Authenticated && (m.s == nil || m.s.Match(r.Principal))
 }
@@ -248,10 +266,8 @@ func compileCIDR(pb *corev3.CidrRange, src addrSource) (matcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cidr %q: %w", pb.GetAddressPrefix(), err)
 	}
-	bits := a.BitLen()
-	if l := pb.GetPrefixLen(); l != nil {
-		bits = int(l.GetValue())
-	}
+	// Envoy: an unset prefix_len is 0 (the whole address family).
+	bits := int(pb.GetPrefixLen().GetValue())
 	p, err := a.Unmap().Prefix(bits)
 	if err != nil {
 		return nil, fmt.Errorf("cidr %s/%d: %w", pb.GetAddressPrefix(), bits, err)
