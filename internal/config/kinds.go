@@ -111,6 +111,12 @@ var kinds = []*kindInfo{
 		apply: func(s *Snapshot, m Meta, obj any) {
 			s.PeerAuthentications = append(s.PeerAuthentications, PeerAuthentication{Meta: m, Spec: obj.(*security.PeerAuthentication)})
 		}},
+	{group: groupSecurity, kind: "AuthorizationPolicy", versions: securityVersions,
+		newSpec:  func() proto.Message { return &security.AuthorizationPolicy{} },
+		validate: func(c *docCtx, obj any) { validateAuthorizationPolicy(c, obj.(*security.AuthorizationPolicy)) },
+		apply: func(s *Snapshot, m Meta, obj any) {
+			s.AuthorizationPolicies = append(s.AuthorizationPolicies, AuthorizationPolicy{Meta: m, Spec: obj.(*security.AuthorizationPolicy)})
+		}},
 	configMapKind,
 
 	// Validated, listed in Snapshot.NotApplied, not acted on yet.
@@ -126,8 +132,6 @@ var kinds = []*kindInfo{
 		newSpec: func() proto.Message { return &networkingbeta.ProxyConfig{} }},
 	{group: groupSecurity, kind: "RequestAuthentication", versions: securityVersions,
 		newSpec: func() proto.Message { return &security.RequestAuthentication{} }},
-	{group: groupSecurity, kind: "AuthorizationPolicy", versions: securityVersions,
-		newSpec: func() proto.Message { return &security.AuthorizationPolicy{} }},
 	{group: groupExtensions, kind: "WasmPlugin", versions: []string{"v1alpha1"},
 		newSpec: func() proto.Message { return &extensions.WasmPlugin{} }},
 	{group: groupExtensions, kind: "TrafficExtension", versions: []string{"v1alpha1"},

@@ -86,16 +86,17 @@ func (p *pusher) pushLocked() {
 	}
 	p.current = model
 	in := &xds.Input{
-		Model:               model,
-		VirtualServices:     p.cfg.VirtualServices,
-		DestinationRules:    p.cfg.DestinationRules,
-		DomainSuffix:        p.domainSuffix,
-		TrustDomain:         p.trustDomain,
-		RootNamespace:       p.cfg.Mesh.GetRootNamespace(),
-		Mesh:                p.cfg.Mesh,
-		Telemetries:         p.cfg.Telemetries,
-		Sidecars:            p.cfg.Sidecars,
-		PeerAuthentications: p.cfg.PeerAuthentications,
+		Model:                 model,
+		VirtualServices:       p.cfg.VirtualServices,
+		DestinationRules:      p.cfg.DestinationRules,
+		DomainSuffix:          p.domainSuffix,
+		TrustDomain:           p.trustDomain,
+		RootNamespace:         p.cfg.Mesh.GetRootNamespace(),
+		Mesh:                  p.cfg.Mesh,
+		Telemetries:           p.cfg.Telemetries,
+		Sidecars:              p.cfg.Sidecars,
+		PeerAuthentications:   p.cfg.PeerAuthentications,
+		AuthorizationPolicies: p.cfg.AuthorizationPolicies,
 	}
 	p.cache.NewGeneration()
 	builder := xds.NewBuilder(in)

@@ -49,6 +49,8 @@ type Input struct {
 	TrustDomain string
 	// PeerAuthentications set the inbound mutual-TLS mode (mtls.go).
 	PeerAuthentications []config.PeerAuthentication
+	// AuthorizationPolicies become the inbound rbac filters (authz.go).
+	AuthorizationPolicies []config.AuthorizationPolicy
 }
 
 // generator holds one Generate call's inputs and indexes.
@@ -63,6 +65,7 @@ type generator struct {
 	telemetries []config.Telemetry
 	sidecars    []config.Sidecar
 	peerAuths   []config.PeerAuthentication
+	authzs      []config.AuthorizationPolicy
 	trustDom    string
 	vss         []vsEntry // VirtualServices bound to the mesh, by namespace/name
 	dri         *drIndex  // DestinationRules by namespace and host
@@ -131,6 +134,7 @@ func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 		telemetries: in.Telemetries,
 		sidecars:    in.Sidecars,
 		peerAuths:   in.PeerAuthentications,
+		authzs:      in.AuthorizationPolicies,
 		trustDom:    in.TrustDomain,
 	}
 	if g.dri == nil {

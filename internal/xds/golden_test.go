@@ -139,14 +139,15 @@ func loadCase(t *testing.T, dir string) (*Input, *registry.Pod, *podsFile) {
 		t.Logf("registry: %s", w)
 	}
 	in := &Input{
-		Model:               model,
-		VirtualServices:     snap.VirtualServices,
-		DestinationRules:    snap.DestinationRules,
-		DomainSuffix:        registry.DefaultDomainSuffix,
-		Mesh:                snap.Mesh,
-		Telemetries:         snap.Telemetries,
-		Sidecars:            snap.Sidecars,
-		PeerAuthentications: snap.PeerAuthentications,
+		Model:                 model,
+		VirtualServices:       snap.VirtualServices,
+		DestinationRules:      snap.DestinationRules,
+		DomainSuffix:          registry.DefaultDomainSuffix,
+		Mesh:                  snap.Mesh,
+		Telemetries:           snap.Telemetries,
+		Sidecars:              snap.Sidecars,
+		PeerAuthentications:   snap.PeerAuthentications,
+		AuthorizationPolicies: snap.AuthorizationPolicies,
 	}
 	for i := range model.Pods {
 		if p := &model.Pods[i]; p.Namespace+"/"+p.Name == pf.Proxy {
