@@ -216,4 +216,3 @@ func echoOnce(t *testing.T, m *mesh, target string) bool {
 	_, err := br.ReadString('\n')
 	return err == nil
 }
-
