@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/halyard-mesh/halyard/internal/podnet"
 )
 
 // authzPolicies are the AuthorizationPolicies of TestAuthorization;
@@ -215,4 +220,81 @@ func echoOnce(t *testing.T, m *mesh, target string) bool {
 	defer conn.Close()
 	_, err := br.ReadString('\n')
 	return err == nil
+}
+
+// TestAuthorizationTransparent: in transparent mode the sidecar matches
+// the captured connection's original destination port, for HTTP (an
+// ALLOW of port 9080 except /admin) and TCP (a DENY of port 9000).
+func TestAuthorizationTransparent(t *testing.T) {
+	m, _ := startTransparent(t, map[string]string{
+		"reviews.yaml": reviewsTransparent,
+		"echo.yaml":    echoYAML("echo", 9000, ""),
+		"authz.yaml": `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: reviews-port
+spec:
+  selector:
+    matchLabels: {app: reviews}
+  rules:
+  - from:
+    - source:
+        namespaces: ["default"]
+    to:
+    - operation:
+        ports: ["9080"]
+        notPaths: ["/admin*"]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: echo-closed
+spec:
+  selector:
+    matchLabels: {app: echo}
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        ports: ["9000"]
+`,
+	})
+	const n = 20
+	out, err := m.inPod("", fmt.Sprintf(`for i in $(seq %d); do curl -s -m 5 -o /dev/null -w '%%{http_code}\n' http://reviews:9080/; curl -s -m 5 -o /dev/null -w 'admin %%{http_code}\n' http://reviews:9080/admin/x; done`, n))
+	if err != nil {
+		t.Fatalf("halyard exec: %v\n%s", err, out)
+	}
+	counts := map[string]int{}
+	for line := range strings.Lines(out) {
+		counts[strings.TrimSpace(line)]++
+	}
+	if counts["200"] != n || counts["admin 403"] != n {
+		t.Errorf("curl from a pod: %v, want %d × 200 and %d × admin 403", counts, n, n)
+	}
+	client, _ := m.state.Pod("default/halyard-exec")
+	ip := hostsLookup(t, client.HostsFile, "echo")
+	refused := 0
+	for range n {
+		var c net.Conn
+		if err := podnet.InNetns(client.Netns, func() (err error) {
+			c, err = net.DialTimeout("tcp", net.JoinHostPort(ip, "9000"), 5*time.Second)
+			return err
+		}); err != nil {
+			refused++ // the client sidecar may already see the close
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			refused++
+		}
+		c.Close()
+	}
+	if refused != n {
+		t.Errorf("%d of %d connections to echo:9000 refused, want all", refused, n)
+	}
+	server, _ := m.state.Pod("echo")
+	if got := sum(scrape(t, server.AdminAddress), "istio_tcp_connections_opened_total", map[string]string{
+		"reporter": "destination", "response_flags": "RBAC"}); got != n {
+		t.Errorf("echo's sidecar counted %v connections denied with flag RBAC, want %d", got, n)
+	}
 }
