@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,6 +188,22 @@ var (
 	errConnDenied      = errors.New("listener: connection denied by a network filter")
 )
 
+// connDest is a connection's destination: its original destination when
+// captured, else its local address, with the port of a CONNECT target
+// (host:port) when it was tunnelled.
+func connDest(dest string, down net.Conn) netip.AddrPort {
+	if d, err := netip.ParseAddrPort(dest); err == nil {
+		return netip.AddrPortFrom(d.Addr().Unmap(), d.Port())
+	}
+	local, _ := hcm.AddrPortOf(down.LocalAddr())
+	if _, p, err := net.SplitHostPort(dest); err == nil {
+		if port, err := strconv.ParseUint(p, 10, 16); err == nil {
+			return netip.AddrPortFrom(local.Addr(), uint16(port))
+		}
+	}
+	return local
+}
+
 // filterConn runs the chain's network filters; false: a filter refused
 // the connection (its flags and details are in rt).
 func (m *Manager) filterConn(down net.Conn, cfg *Config, rt *tcpRoute) bool {
@@ -198,11 +215,7 @@ func (m *Manager) filterConn(down net.Conn, cfg *Config, rt *tcpRoute) bool {
 		ci.SNI = tlsServerName(down)
 	}
 	ci.Source, _ = hcm.AddrPortOf(down.RemoteAddr())
-	if d, err := netip.ParseAddrPort(rt.dest); err == nil {
-		ci.Dest = netip.AddrPortFrom(d.Addr().Unmap(), d.Port())
-	} else {
-		ci.Dest, _ = hcm.AddrPortOf(down.LocalAddr())
-	}
+	ci.Dest = connDest(rt.dest, down)
 	for _, f := range rt.tcp.Filters {
 		if ok, flags, details := f.OnConnection(&ci); !ok {
 			rt.flags, rt.details = flags, details
