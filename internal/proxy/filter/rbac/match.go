@@ -9,6 +9,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
@@ -238,7 +239,7 @@ func compileString(pb *matcherv3.StringMatcher) (*router.StringMatcher, error) {
 	return router.NewStringMatcher(sm)
 }
 
-func compileHeader(pb *routeHeader) (matcher, error) {
+func compileHeader(pb *routev3.HeaderMatcher) (matcher, error) {
 	hm, err := xdsconv.HeaderMatch(pb)
 	if err != nil {
 		return nil, err

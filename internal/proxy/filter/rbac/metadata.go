@@ -4,14 +4,11 @@ import (
 	"errors"
 	"fmt"
 
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
 )
-
-type routeHeader = routev3.HeaderMatcher
 
 // metaM is a dynamic metadata matcher: the value at path in the
 // namespace filter must match value (inverted by invert).
