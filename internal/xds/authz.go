@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 
@@ -131,5 +130,11 @@ func (g *generator) authzNetworkFilters(port uint32) []*listener.Filter {
 }
 
 func shadowPrefix(a rbacpb.RBAC_Action) string {
-	return cmp.Or(map[rbacpb.RBAC_Action]string{rbacpb.RBAC_ALLOW: "allow_", rbacpb.RBAC_DENY: "deny_"}[a], "log_")
+	switch a {
+	case rbacpb.RBAC_ALLOW:
+		return "allow_"
+	case rbacpb.RBAC_DENY:
+		return "deny_"
+	}
+	return "log_"
 }
