@@ -68,7 +68,7 @@ func (g *generator) authzPolicies() []*config.AuthorizationPolicy {
 // authzRules builds the enforced and shadow RBAC of one action; both nil
 // when no policy of that action applies.
 func (g *generator) authzRules(pols []*config.AuthorizationPolicy, action security.AuthorizationPolicy_Action,
-	rbacAction rbacpb.RBAC_Action, port uint32, tcp bool) (rules, shadow *rbacpb.RBAC) {
+	rbacAction rbacpb.RBAC_Action, tcp bool) (rules, shadow *rbacpb.RBAC) {
 	for _, p := range pols {
 		if p.Spec.GetAction() != action {
 			continue
@@ -90,12 +90,13 @@ func (g *generator) authzRules(pols []*config.AuthorizationPolicy, action securi
 	return rules, shadow
 }
 
-// authzHTTPFilters are the authorization filters of an inbound HTTP port.
+// authzHTTPFilters are the authorization filters of an inbound HTTP port
+// (the same on every port: ports are matched by destination_port).
 func (g *generator) authzHTTPFilters(port uint32) []*hcm.HttpFilter {
 	pols := g.authzPolicies()
 	var out []*hcm.HttpFilter
 	for _, a := range authzActions {
-		rules, shadow := g.authzRules(pols, a.action, a.rbac, port, false)
+		rules, shadow := g.authzRules(pols, a.action, a.rbac, false)
 		if rules == nil && shadow == nil {
 			continue
 		}
@@ -116,7 +117,7 @@ func (g *generator) authzNetworkFilters(port uint32) []*listener.Filter {
 	pols := g.authzPolicies()
 	var out []*listener.Filter
 	for _, a := range authzActions {
-		rules, shadow := g.authzRules(pols, a.action, a.rbac, port, true)
+		rules, shadow := g.authzRules(pols, a.action, a.rbac, true)
 		if rules == nil && shadow == nil {
 			continue
 		}
