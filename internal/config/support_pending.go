@@ -41,7 +41,7 @@ var authorizationPolicyRules = []fieldRule{
 	ok("spec.selector", "a policy in the root namespace (istio-system) without selector applies to every workload; in a namespace without selector to its workloads; with a selector to the workloads whose labels match"),
 	ok("spec.action", "ALLOW (default), DENY, AUDIT (logged, never refuses); CUSTOM is warned about and the policy ignored (no external authorization)"),
 	ok("spec.rules[].from[].source", "principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces, ipBlocks, notIpBlocks, remoteIpBlocks, notRemoteIpBlocks"),
-	ok("spec.rules[].to[].operation", "hosts, notHosts, ports, notPorts, methods, notMethods, paths, notPaths (exact, prefix `x*`, suffix `*x`, `*`; paths without the query); path templates ({*}, {**}) are not supported"),
+	ok("spec.rules[].to[].operation", "hosts, notHosts, ports, notPorts, methods, notMethods, paths, notPaths (exact, prefix `x*`, suffix `*x`, `*`; paths without the query); path templates ({*}, {**}) are warned about and matched literally"),
 	ok("spec.rules[].when", "request.headers[name], source.ip, remote.ip, source.namespace, source.principal, request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[name]..., destination.ip, destination.port, connection.sni"),
 }
 

@@ -120,6 +120,13 @@ func validateAuthzRule(c *docCtx, p string, r *security.Rule) {
 			{"paths", op.GetPaths(), nil}, {"notPaths", op.GetNotPaths(), nil}} {
 			checkAuthzValues(c, tp+"."+f.name, f.values, f.check)
 		}
+		for _, f := range []authzField{{"paths", op.GetPaths(), nil}, {"notPaths", op.GetNotPaths(), nil}} {
+			for j, v := range f.values {
+				if strings.Contains(v, "{") {
+					c.warnf(fmt.Sprintf("%s.%s[%d]", tp, f.name, j), "path templates ({*}, {**}) are not supported: %q is matched literally", v)
+				}
+			}
+		}
 	}
 	for i, w := range r.GetWhen() {
 		validateAuthzCondition(c, fmt.Sprintf("%s.when[%d]", p, i), w)

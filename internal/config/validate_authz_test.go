@@ -46,6 +46,7 @@ spec:
     to:
     - operation:
         ports: ["http"]
+        paths: ["/api/{*}/x"]
     when:
     - key: request.time
       values: ["x"]
@@ -59,10 +60,11 @@ spec:
 			`t.yaml:11: AuthorizationPolicy/foo/bad: spec.rules[0].from[0].source.notRemoteIpBlocks[0]: invalid IP address "nope"`,
 			`t.yaml:12: AuthorizationPolicy/foo/bad: spec.rules[0].from[1].source: from.source must not be empty`,
 			`t.yaml:15: AuthorizationPolicy/foo/bad: spec.rules[0].to[0].operation.ports[0]: invalid port "http": must be a number in 1..65535`,
-			`t.yaml:17: AuthorizationPolicy/foo/bad: spec.rules[0].when[0].key: unknown key "request.time"`,
-			`t.yaml:19: AuthorizationPolicy/foo/bad: spec.rules[0].when[1].key: invalid key "request.headers": request.headers takes one [name]`,
-			`t.yaml:22: AuthorizationPolicy/foo/bad: spec.rules[0].when[2].values[0]: invalid IP address "1.2.3"`,
-			`t.yaml:23: AuthorizationPolicy/foo/bad: spec.rules[0].when[3]: at least one of values or notValues must be set for key "connection.sni"`,
+			`t.yaml:16: warning: AuthorizationPolicy/foo/bad: spec.rules[0].to[0].operation.paths[0]: path templates ({*}, {**}) are not supported: "/api/{*}/x" is matched literally`,
+			`t.yaml:18: AuthorizationPolicy/foo/bad: spec.rules[0].when[0].key: unknown key "request.time"`,
+			`t.yaml:20: AuthorizationPolicy/foo/bad: spec.rules[0].when[1].key: invalid key "request.headers": request.headers takes one [name]`,
+			`t.yaml:23: AuthorizationPolicy/foo/bad: spec.rules[0].when[2].values[0]: invalid IP address "1.2.3"`,
+			`t.yaml:24: AuthorizationPolicy/foo/bad: spec.rules[0].when[3]: at least one of values or notValues must be set for key "connection.sni"`,
 		}},
 		{name: "CUSTOM is not supported, targetRefs not applied", in: `
 apiVersion: security.istio.io/v1
