@@ -77,29 +77,32 @@ func (t ruleTranslator) keep(httpOnly bool, values, notValues []string) (use, ok
 }
 
 func (t ruleTranslator) principals(out *[]*rbacpb.Principal, httpOnly bool, values, notValues []string, conv func(string) *rbacpb.Principal) bool {
-	use, ok := t.keep(httpOnly, values, notValues)
-	if !use {
-		return ok
-	}
-	if len(values) > 0 {
-		*out = append(*out, orIDs(mapIDs(values, conv)))
-	}
-	if len(notValues) > 0 {
-		*out = append(*out, &rbacpb.Principal{Identifier: &rbacpb.Principal_NotId{NotId: orIDs(mapIDs(notValues, conv))}})
-	}
-	return true
+	return addMatches(t, out, httpOnly, values, notValues, conv, orIDs,
+		func(p *rbacpb.Principal) *rbacpb.Principal {
+			return &rbacpb.Principal{Identifier: &rbacpb.Principal_NotId{NotId: p}}
+		})
 }
 
 func (t ruleTranslator) permissions(out *[]*rbacpb.Permission, httpOnly bool, values, notValues []string, conv func(string) *rbacpb.Permission) bool {
+	return addMatches(t, out, httpOnly, values, notValues, conv, orRules,
+		func(p *rbacpb.Permission) *rbacpb.Permission {
+			return &rbacpb.Permission{Rule: &rbacpb.Permission_NotRule{NotRule: p}}
+		})
+}
+
+// addMatches appends one field of a rule to out: the OR of its values and
+// the negated OR of its not-values, each value converted by conv. It
+// reports false when the field makes the rule match nothing (keep).
+func addMatches[T any](t ruleTranslator, out *[]T, httpOnly bool, values, notValues []string, conv func(string) T, or func([]T) T, not func(T) T) bool {
 	use, ok := t.keep(httpOnly, values, notValues)
 	if !use {
 		return ok
 	}
 	if len(values) > 0 {
-		*out = append(*out, orRules(mapRules(values, conv)))
+		*out = append(*out, or(mapValues(values, conv)))
 	}
 	if len(notValues) > 0 {
-		*out = append(*out, &rbacpb.Permission{Rule: &rbacpb.Permission_NotRule{NotRule: orRules(mapRules(notValues, conv))}})
+		*out = append(*out, not(or(mapValues(notValues, conv))))
 	}
 	return true
 }
@@ -327,16 +330,8 @@ func orRules(rules []*rbacpb.Permission) *rbacpb.Permission {
 	return &rbacpb.Permission{Rule: &rbacpb.Permission_OrRules{OrRules: &rbacpb.Permission_Set{Rules: rules}}}
 }
 
-func mapIDs(vs []string, f func(string) *rbacpb.Principal) []*rbacpb.Principal {
-	out := make([]*rbacpb.Principal, len(vs))
-	for i, v := range vs {
-		out[i] = f(v)
-	}
-	return out
-}
-
-func mapRules(vs []string, f func(string) *rbacpb.Permission) []*rbacpb.Permission {
-	out := make([]*rbacpb.Permission, len(vs))
+func mapValues[T any](vs []string, f func(string) T) []T {
+	out := make([]T, len(vs))
 	for i, v := range vs {
 		out[i] = f(v)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	matcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -48,18 +50,33 @@ type Config struct {
 
 // CompileHTTP compiles the HTTP filter's config.
 func CompileHTTP(pb *rbachttpv3.RBAC) (*Config, error) {
-	if pb.GetMatcher() != nil || pb.GetShadowMatcher() != nil {
-		return nil, errors.New("rbac: matcher and shadow_matcher are not supported (use rules)")
-	}
-	rules, err := Compile(pb.GetRules())
+	rules, shadow, err := compileBoth(pb)
 	if err != nil {
 		return nil, err
 	}
-	shadow, err := Compile(pb.GetShadowRules())
-	if err != nil {
-		return nil, fmt.Errorf("shadow_rules: %w", err)
-	}
 	return &Config{Rules: rules, Shadow: shadow}, nil
+}
+
+// rbacConfig is what the HTTP and network filters' configs share.
+type rbacConfig interface {
+	GetRules() *rbacv3.RBAC
+	GetShadowRules() *rbacv3.RBAC
+	GetMatcher() *matcherv3.Matcher
+	GetShadowMatcher() *matcherv3.Matcher
+}
+
+// compileBoth compiles a filter config's rules and shadow rules.
+func compileBoth(pb rbacConfig) (rules, shadow *Engine, err error) {
+	if pb.GetMatcher() != nil || pb.GetShadowMatcher() != nil {
+		return nil, nil, errors.New("rbac: matcher and shadow_matcher are not supported (use rules)")
+	}
+	if rules, err = Compile(pb.GetRules()); err != nil {
+		return nil, nil, err
+	}
+	if shadow, err = Compile(pb.GetShadowRules()); err != nil {
+		return nil, nil, fmt.Errorf("shadow_rules: %w", err)
+	}
+	return rules, shadow, nil
 }
 
 func parseHTTP(a *anypb.Any) (*Config, error) {

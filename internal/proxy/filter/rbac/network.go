@@ -34,19 +34,12 @@ func NewNetwork(a *anypb.Any) (*NetworkFilter, error) {
 	if err := a.UnmarshalTo(pb); err != nil {
 		return nil, fmt.Errorf("rbac: %w", err)
 	}
-	if pb.GetMatcher() != nil || pb.GetShadowMatcher() != nil {
-		return nil, errors.New("rbac: matcher and shadow_matcher are not supported (use rules)")
-	}
 	if pb.GetDelayDeny() != nil {
 		return nil, errors.New("rbac: delay_deny is not supported")
 	}
-	rules, err := Compile(pb.GetRules())
+	rules, shadow, err := compileBoth(pb)
 	if err != nil {
 		return nil, err
-	}
-	shadow, err := Compile(pb.GetShadowRules())
-	if err != nil {
-		return nil, fmt.Errorf("shadow_rules: %w", err)
 	}
 	return &NetworkFilter{rules: rules, shadow: shadow}, nil
 }
