@@ -15,7 +15,10 @@ import (
 // token 401, the right users 200.
 func TestJWTAndAuthorization(t *testing.T) {
 	const issuer = "https://issuer.halyard.test"
-	k, _ := jwktest.NewKey("ES256", "k")
+	k, err := jwktest.NewKey("ES256", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
 	jwks := newJWKSServer(t, jwktest.JWKS(k))
 	policy := fmt.Sprintf(`apiVersion: security.istio.io/v1
 kind: RequestAuthentication
