@@ -1,8 +1,10 @@
 package xds
 
 import (
+	"errors"
 	"fmt"
 	"maps"
+	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -28,18 +30,46 @@ func NewResourceSet(typeURL string, items []types.Resource) (*ResourceSet, error
 	sortByName(items)
 	s := &ResourceSet{TypeURL: typeURL, Items: items,
 		Names: make([]string, len(items)), Marshaled: make([][]byte, len(items))}
+	if err := marshalAll(typeURL, s); err != nil {
+		return nil, err
+	}
 	h := newVersionHash(typeURL)
-	for i, r := range items {
-		s.Names[i] = cachev3.GetResourceName(r)
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
-		if err != nil {
-			return nil, fmt.Errorf("xds: marshal %s %q: %w", typeURL, s.Names[i], err)
-		}
-		s.Marshaled[i] = b
-		h.add(s.Names[i], b)
+	for i := range items {
+		h.add(s.Names[i], s.Marshaled[i])
 	}
 	s.Version = h.sum()
 	return s, nil
+}
+
+// marshalChunk is how many resources one goroutine marshals: a mesh's
+// thousands of clusters are marshalled on every core, a pod's few on the
+// caller's goroutine.
+const marshalChunk = 256
+
+// marshalAll fills in the set's names and deterministic encodings.
+func marshalAll(typeURL string, s *ResourceSet) error {
+	one := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			s.Names[i] = cachev3.GetResourceName(s.Items[i])
+			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.Items[i])
+			if err != nil {
+				return fmt.Errorf("xds: marshal %s %q: %w", typeURL, s.Names[i], err)
+			}
+			s.Marshaled[i] = b
+		}
+		return nil
+	}
+	n := len(s.Items)
+	if n <= marshalChunk {
+		return one(0, n)
+	}
+	errs := make([]error, (n+marshalChunk-1)/marshalChunk)
+	var wg sync.WaitGroup
+	for c := range errs {
+		wg.Go(func() { errs[c] = one(c*marshalChunk, min(n, (c+1)*marshalChunk)) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // TypeConfig is what one proxy gets of one type: its class's shared set
