@@ -49,6 +49,9 @@ type Service struct {
 	Selector        map[string]string
 	MeshExternal    bool
 	StaticEndpoints []StaticEndpoint
+	// SubjectAltNames are a ServiceEntry's subjectAltNames: the identities
+	// its endpoints' certificates carry.
+	SubjectAltNames []string
 }
 
 // Port returns the service port with that number, or false.
