@@ -8,20 +8,29 @@ import (
 	"sync/atomic"
 )
 
-// TLS is a cluster's mutual TLS: the transport socket Envoy's
-// transport_socket_matches select for endpoints whose metadata has
-// tlsMode "istio". Endpoints without it are dialled in plaintext.
+// TLS is a cluster's upstream TLS: either Istio's auto mutual TLS, the
+// transport socket Envoy's transport_socket_matches select for endpoints
+// whose metadata has tlsMode "istio" (endpoints without it are dialled in
+// plaintext), or TLS origination, the cluster's own transport_socket,
+// for every endpoint (AllHosts).
 type TLS struct {
-	// Config is the client config (certificate, trust bundle, SANs, ALPN);
-	// it reads the current identity at every handshake.
+	// Config is the client config (certificate, roots, SANs, ALPN, SNI);
+	// for auto mutual TLS it reads the current identity at every
+	// handshake.
 	Config *tls.Config
 	// Key identifies the settings: a cluster whose Key changes gets new
 	// connection pools, one whose Key stays keeps its connections.
 	Key string
+	// AllHosts dials every endpoint with Config, whatever its metadata.
+	AllHosts bool
 }
 
-// mtlsHost reports whether the cluster's host at addr takes mutual TLS.
-func (c *Cluster) mtlsHost(addr string) bool {
+// tlsHost reports whether the cluster's host at addr is dialled with the
+// cluster's TLS.
+func (c *Cluster) tlsHost(t *TLS, addr string) bool {
+	if t.AllHosts {
+		return true
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.byAddr[addr]
@@ -29,10 +38,10 @@ func (c *Cluster) mtlsHost(addr string) bool {
 }
 
 // secure runs the TLS handshake over conn when the cluster's host at addr
-// takes mutual TLS; otherwise it returns conn unchanged. On error conn is
+// takes TLS; otherwise it returns conn unchanged. On error conn is
 // closed.
 func (c *Cluster) secure(ctx context.Context, cfg *Config, conn net.Conn, addr string) (net.Conn, error) {
-	if cfg.TLS == nil || !c.mtlsHost(addr) {
+	if cfg.TLS == nil || !c.tlsHost(cfg.TLS, addr) {
 		return conn, nil
 	}
 	return handshake(ctx, cfg, conn)
@@ -54,7 +63,7 @@ func handshake(ctx context.Context, cfg *Config, conn net.Conn) (*tls.Conn, erro
 	return tc, nil
 }
 
-// tlsTCPConn is an upstream TCP proxy connection over mutual TLS.
+// tlsTCPConn is an upstream TCP proxy connection over TLS.
 type tlsTCPConn struct {
 	*tls.Conn
 	h    *Host
