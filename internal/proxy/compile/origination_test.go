@@ -31,6 +31,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -91,6 +92,7 @@ type tlsServer struct {
 	mu        sync.Mutex
 	sni       []string
 	withCerts int
+	h2        int // requests over HTTP/2
 }
 
 func startTLSServer(t *testing.T, ca *testCA, clientCA *testCA, dns ...string) *tlsServer {
@@ -107,6 +109,9 @@ func startTLSServer(t *testing.T, ca *testCA, clientCA *testCA, dns ...string) *
 		if len(r.TLS.PeerCertificates) > 0 {
 			s.withCerts++
 		}
+		if r.ProtoMajor == 2 {
+			s.h2++
+		}
 		s.mu.Unlock()
 		io.WriteString(w, "tls")
 	}))
@@ -117,6 +122,7 @@ func startTLSServer(t *testing.T, ca *testCA, clientCA *testCA, dns ...string) *
 		pool.AddCert(clientCA.cert)
 		s.TLS.ClientCAs, s.TLS.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
+	s.EnableHTTP2 = true
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s
@@ -413,5 +419,48 @@ func localizeFiles(t *testing.T, cs []*clusterv3.Cluster) {
 			t.Fatal(err)
 		}
 		ts.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: a}
+	}
+}
+
+// TestOriginationHTTP2: an HTTP/2 cluster with ALPN h2 speaks HTTP/2
+// inside the originated TLS (the http.Transport path).
+func TestOriginationHTTP2(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "ca")
+	caFile := writeFile(t, dir, "ca.pem", ca.pem)
+	srv := startTLSServer(t, ca, nil, "api.example.com")
+	ctx := &tlsv3.UpstreamTlsContext{Sni: "api.example.com", CommonTlsContext: &tlsv3.CommonTlsContext{
+		AlpnProtocols: []string{"h2"},
+		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{
+			ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: fileDS(caFile)}}}}
+	c := originationCluster(t, srv.Listener.Addr().String(), ctx)
+	opts, err := anypb.New(&httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+		ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsKey: opts}
+	cfgs, _, err := Clusters([]*clusterv3.Cluster{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfgs[0].Protocol != upstream.H2C {
+		t.Fatalf("protocol %v, want HTTP/2", cfgs[0].Protocol)
+	}
+	m := upstream.NewManager(slog.New(slog.DiscardHandler))
+	defer m.Close()
+	if err := m.UpdateClusters(cfgs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if body, err := get(m.Get("c")); err != nil || body != "tls" {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.h2 != 3 {
+		t.Errorf("%d of 3 requests over HTTP/2", srv.h2)
 	}
 }
