@@ -184,8 +184,10 @@ func TestDestinationRuleTLS(t *testing.T) {
 	}{
 		{host: "api.example.test", server: simple, wantStatus: 200, wantSNI: "api.example.test"},
 		{host: "edge.example.test", server: simple, wantStatus: 200, wantSNI: "edge.example.test"},
-		{host: "wrong.example.test", server: simple, wantStatus: 503, wantFlags: "UF,URX", wantBody: "connection failure"},
-		{host: "san.example.test", server: simple, wantStatus: 503, wantFlags: "UF,URX", wantBody: "connection failure"},
+		{host: "wrong.example.test", server: simple, wantStatus: 503, wantFlags: "UF,URX",
+			wantBody: "reset reason: connection failure, transport failure reason: tls: x509: certificate signed by unknown authority"},
+		{host: "san.example.test", server: simple, wantStatus: 503, wantFlags: "UF,URX",
+			wantBody: "reset reason: connection failure, transport failure reason: tls: the server's certificate matches none of the subject alt names [db.example.test]"},
 		{host: "mtls.example.test", server: mutual, wantStatus: 200, wantSNI: "mtls.example.test", wantCerts: n},
 		{host: "nocert.example.test", server: mutual, wantStatus: 503, wantFlags: "UC", wantBody: "connection termination"},
 	}

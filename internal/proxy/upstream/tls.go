@@ -3,7 +3,7 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
+	"errors"
 	"net"
 	"sync/atomic"
 )
@@ -58,9 +58,26 @@ func handshake(ctx context.Context, cfg *Config, conn net.Conn) (*tls.Conn, erro
 	tc := tls.Client(conn, cfg.TLS.Config)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, &HandshakeError{Err: err}
 	}
 	return tc, nil
+}
+
+// HandshakeError is a failed TLS handshake with an upstream host (inside
+// a *DialError): Envoy's transport failure.
+type HandshakeError struct{ Err error }
+
+func (e *HandshakeError) Error() string { return "tls: " + e.Err.Error() }
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// TransportFailure returns the reason of the failed TLS handshake in err,
+// or "" when err is not one.
+func TransportFailure(err error) string {
+	var he *HandshakeError
+	if errors.As(err, &he) {
+		return he.Error()
+	}
+	return ""
 }
 
 // tlsTCPConn is an upstream TCP proxy connection over TLS.
