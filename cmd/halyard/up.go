@@ -32,6 +32,7 @@ type upFlags struct {
 	caCerts      string
 	trustDomain  string
 	certTTL      time.Duration
+	jwksRefresh  time.Duration
 }
 
 func newUpCommand(g *globals) *cobra.Command {
@@ -68,6 +69,7 @@ configuration keeps being served. Ctrl-C stops everything.`,
 	cmd.Flags().StringVar(&f.caCerts, "cacerts", "", "directory with a plugged-in CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); default: a self-signed root kept in the state directory")
 	cmd.Flags().StringVar(&f.trustDomain, "trust-domain", "cluster.local", "trust domain of the workload identities (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)")
 	cmd.Flags().DurationVar(&f.certTTL, "workload-cert-ttl", 24*time.Hour, "lifetime of workload certificates; sidecars renew them at half of it")
+	cmd.Flags().DurationVar(&f.jwksRefresh, "jwks-refresh-interval", 20*time.Minute, "how often the control plane fetches the key sets of RequestAuthentication jwksUris again (a failed fetch is retried every 5s)")
 	return cmd
 }
 
@@ -103,12 +105,16 @@ func upForeground(cmd *cobra.Command, g *globals, f *upFlags) error {
 	if f.certTTL < time.Second {
 		return fmt.Errorf("up: --workload-cert-ttl %s: want at least 1s", f.certTTL)
 	}
+	if f.jwksRefresh < 10*time.Millisecond {
+		return fmt.Errorf("up: --jwks-refresh-interval %s: want at least 10ms", f.jwksRefresh)
+	}
 	wd, _ := os.Getwd()
 	return localmesh.Run(cmd.Context(), localmesh.Options{
 		Paths: paths, StateDir: g.stateDir, WorkDir: wd,
 		Capture: f.capture, PodCIDR: podCIDR, ServiceCIDR: serviceCIDR, PodExec: []string{self, "pod-exec"},
 		XDSAddress: f.xdsAddress, AdminAddress: f.adminAddress,
 		CAAddress: f.caAddress, CACertsDir: caCerts, TrustDomain: f.trustDomain, WorkloadCertTTL: f.certTTL,
+		JWKSRefresh: f.jwksRefresh,
 		ProxyBinary: proxy, PathPrefix: []string{filepath.Dir(self)},
 		ReadyTimeout: f.readyTimeout, Out: cmd.OutOrStdout(), Logger: g.logger(), Getenv: g.getenv,
 	})

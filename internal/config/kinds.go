@@ -111,6 +111,12 @@ var kinds = []*kindInfo{
 		apply: func(s *Snapshot, m Meta, obj any) {
 			s.PeerAuthentications = append(s.PeerAuthentications, PeerAuthentication{Meta: m, Spec: obj.(*security.PeerAuthentication)})
 		}},
+	{group: groupSecurity, kind: "RequestAuthentication", versions: securityVersions,
+		newSpec:  func() proto.Message { return &security.RequestAuthentication{} },
+		validate: func(c *docCtx, obj any) { validateRequestAuthentication(c, obj.(*security.RequestAuthentication)) },
+		apply: func(s *Snapshot, m Meta, obj any) {
+			s.RequestAuthentications = append(s.RequestAuthentications, RequestAuthentication{Meta: m, Spec: obj.(*security.RequestAuthentication)})
+		}},
 	configMapKind,
 
 	// Validated, listed in Snapshot.NotApplied, not acted on yet.
@@ -124,8 +130,6 @@ var kinds = []*kindInfo{
 		newSpec: func() proto.Message { return &networking.EnvoyFilter{} }},
 	{group: groupNetworking, kind: "ProxyConfig", versions: []string{"v1beta1"},
 		newSpec: func() proto.Message { return &networkingbeta.ProxyConfig{} }},
-	{group: groupSecurity, kind: "RequestAuthentication", versions: securityVersions,
-		newSpec: func() proto.Message { return &security.RequestAuthentication{} }},
 	{group: groupSecurity, kind: "AuthorizationPolicy", versions: securityVersions,
 		newSpec: func() proto.Message { return &security.AuthorizationPolicy{} }},
 	{group: groupExtensions, kind: "WasmPlugin", versions: []string{"v1alpha1"},

@@ -78,6 +78,7 @@ var kindRules = []struct {
 	{"Sidecar", sidecarRules},
 	{"Telemetry", telemetryRules},
 	{"PeerAuthentication", peerAuthenticationRules},
+	{"RequestAuthentication", requestAuthenticationRules},
 	{"ConfigMap", configMapRules},
 }
 

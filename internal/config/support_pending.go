@@ -35,15 +35,28 @@ var peerAuthenticationRules = []fieldRule{
 	ok("spec.portLevelMtls", "container port numbers, on a policy with a selector only (as in Istio); overrides the policy's mode on that port"),
 }
 
-// authorizationPolicyRules and requestAuthenticationRules:
-// security.istio.io. These kinds are listed in Snapshot.NotApplied until
-// the security features act on them (an AuthorizationPolicy that is loaded
-// but not enforced must not look applied); add their entries to kindRules
-// and their apply functions then.
-var (
-	authorizationPolicyRules   []fieldRule
-	requestAuthenticationRules []fieldRule
-)
+// authorizationPolicyRules: security.istio.io AuthorizationPolicy. The
+// kind is listed in Snapshot.NotApplied until authorization acts on it (a
+// policy that is loaded but not enforced must not look applied); add its
+// entry to kindRules and its apply function then.
+var authorizationPolicyRules []fieldRule
+
+// requestAuthenticationRules: security.istio.io RequestAuthentication.
+var requestAuthenticationRules = []fieldRule{
+	ok("spec.selector", "the policies of the mesh (root namespace istio-system, no selector), of the pod's namespace (no selector) and of its workload (matching labels) all apply: their jwtRules are merged"),
+	ok("spec.targetRef", "selects gateways and waypoints, which Halyard does not run: such a policy applies to no sidecar"),
+	ok("spec.targetRefs", "as targetRef"),
+	ok("spec.jwtRules[].issuer", "required; a token's iss must equal it"),
+	ok("spec.jwtRules[].audiences", "a token's aud must hold one of them (any when empty)"),
+	ok("spec.jwtRules[].jwksUri", "fetched by the control plane (http or https), refreshed every --jwks-refresh-interval (20m) and sent inline; a URI that cannot be fetched gets a key nobody has, so its tokens fail"),
+	ok("spec.jwtRules[].jwks", "inline JWKS, used as is (RSA, EC P-256/P-384/P-521, Ed25519 keys)"),
+	ok("spec.jwtRules[].fromHeaders", "header name and value prefix; with no location the token is read from `Authorization: Bearer` and `?access_token=`"),
+	ok("spec.jwtRules[].fromParams"), ok("spec.jwtRules[].fromCookies"),
+	ok("spec.jwtRules[].forwardOriginalToken", "false (the default) removes the token's header before the application"),
+	ok("spec.jwtRules[].outputPayloadToHeader", "the payload, base64url"),
+	ok("spec.jwtRules[].outputClaimToHeaders", "string, number and boolean claims; `a.b` reaches into nested claims"),
+	ok("spec.jwtRules[].timeout", "of the jwksUri fetch (default 5s)"),
+}
 
 // configMapRules: a ConfigMap's data is opaque except for the mesh
 // configuration, which has its own table.

@@ -21,6 +21,7 @@ type pusher struct {
 	syncz        *syncTracker
 	domainSuffix string
 	trustDomain  string // of the workload identities; "" for the mesh config's
+	jwks         xds.JWKSSource
 	log          *slog.Logger
 
 	mu       sync.Mutex // serialises pushes; guards everything below
@@ -38,6 +39,14 @@ func (p *pusher) setConfig(cfg *config.Snapshot) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cfg = cfg
+	p.pushLocked()
+}
+
+// repush recomputes every snapshot from the current config and pods (the
+// JWKS fetcher changed some keys).
+func (p *pusher) repush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.pushLocked()
 }
 
@@ -96,6 +105,9 @@ func (p *pusher) pushLocked() {
 		Telemetries:         p.cfg.Telemetries,
 		Sidecars:            p.cfg.Sidecars,
 		PeerAuthentications: p.cfg.PeerAuthentications,
+
+		RequestAuthentications: p.cfg.RequestAuthentications,
+		JWKS:                   p.jwks,
 	}
 	p.cache.NewGeneration()
 	builder := xds.NewBuilder(in)

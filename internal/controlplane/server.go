@@ -21,6 +21,7 @@ import (
 
 	"github.com/halyard-mesh/halyard/internal/adscache"
 	"github.com/halyard-mesh/halyard/internal/config"
+	"github.com/halyard-mesh/halyard/internal/jwks"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
@@ -42,6 +43,11 @@ type Options struct {
 	Now func() time.Time
 	// CA, when set, serves workload certificates (see ca.go).
 	CA *CAOptions
+	// JWKSRefresh is how often the key sets of RequestAuthentication
+	// jwksUris are fetched again (20 minutes by default); JWKSClient
+	// fetches them (http.DefaultClient by default). See jwks.go.
+	JWKSRefresh time.Duration
+	JWKSClient  *http.Client
 }
 
 // Server is the control plane. Create it with New, feed it with SetConfig and
@@ -53,6 +59,7 @@ type Server struct {
 	syncz   *syncTracker
 	pusher  *pusher
 	metrics *Metrics
+	jwks    *jwks.Fetcher
 	extra   *http.ServeMux // handlers mounted with Handle
 
 	xdsLn, adminLn, caLn net.Listener
@@ -78,6 +85,9 @@ func New(opts Options) *Server {
 		// Auto mutual TLS checks the SPIFFE IDs the CA issues.
 		p.trustDomain = opts.CA.Authority.TrustDomain()
 	}
+	fetcher := jwks.New(jwks.Options{Client: opts.JWKSClient, Refresh: opts.JWKSRefresh, Now: opts.Now,
+		Log: log.With("component", "jwks"), OnChange: p.repush})
+	p.jwks = fetcher
 	tracker.metrics = newMetrics(gauges{
 		connected:   tracker.connected,
 		services:    func() float64 { return float64(p.counts().services) },
@@ -90,6 +100,7 @@ func New(opts Options) *Server {
 		syncz:   tracker,
 		pusher:  p,
 		metrics: tracker.metrics,
+		jwks:    fetcher,
 		extra:   http.NewServeMux(),
 		ready:   make(chan struct{}),
 	}
@@ -109,7 +120,12 @@ func (s *Server) Config() *config.Snapshot { return s.pusher.config() }
 // SetConfig replaces the served configuration with a validated snapshot.
 // The caller keeps calling it only with good snapshots, so the mesh keeps the
 // last good config when a file turns bad.
-func (s *Server) SetConfig(cfg *config.Snapshot) { s.pusher.setConfig(cfg) }
+// Key sets of new jwksUris are fetched first (each within its rule's
+// timeout), so that the first push already carries them.
+func (s *Server) SetConfig(cfg *config.Snapshot) {
+	s.jwks.Sync(context.Background(), jwksURIs(cfg))
+	s.pusher.setConfig(cfg)
+}
 
 // SetPods replaces the set of running pods.
 func (s *Server) SetPods(pods []registry.Pod) { s.pusher.setPods(pods) }
@@ -148,6 +164,14 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("controlplane: Run before Listen")
 	}
 	grpcServer := grpc.NewServer(
+		grpc.ForceServerCodecV2(newXDSCodec()),
+		// Thousands of mostly idle streams: a connection holds a write
+		// buffer only while it flushes (one flush carries up to 256 KiB,
+		// fewer syscalls for a push), and reads its small requests
+		// through a small buffer.
+		grpc.SharedWriteBuffer(true),
+		grpc.WriteBufferSize(256<<10),
+		grpc.ReadBufferSize(4<<10),
 		grpc.MaxConcurrentStreams(1<<20),
 		grpc.ChainStreamInterceptor(pushLimiter(maxUnansweredPushes, pushAckTimeout)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
@@ -160,6 +184,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
+	wg.Go(func() { s.jwks.Run(ctx) })
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- grpcServer.Serve(s.xdsLn) }()
 	var caServer *grpc.Server

@@ -43,8 +43,11 @@ type Options struct {
 	// OnCertIssued, when set, is called with the SPIFFE ID of every
 	// workload certificate the CA issues.
 	OnCertIssued func(spiffeID string)
-	ProxyBinary  string
-	PathPrefix   []string
+	// JWKSRefresh is how often RequestAuthentication jwksUris are fetched
+	// again (20 minutes by default).
+	JWKSRefresh time.Duration
+	ProxyBinary string
+	PathPrefix  []string
 	// Capture is auto, transparent or explicit (see capture.go); PodCIDR,
 	// ServiceCIDR and NetPrefix (a fresh one when empty) configure
 	// transparent mode, and PodExec is the argv prefix of the pod-exec
@@ -145,7 +148,7 @@ func (m *mesh) run(ctx context.Context) error {
 	}
 	m.cp = controlplane.New(controlplane.Options{
 		XDSAddress: xdsAddr, AdminAddress: m.opts.AdminAddress, Logger: m.opts.Logger,
-		CA: meshCA.controlPlaneOptions(caAddr),
+		CA: meshCA.controlPlaneOptions(caAddr), JWKSRefresh: m.opts.JWKSRefresh,
 	})
 	if err := m.cp.Listen(); err != nil {
 		return err

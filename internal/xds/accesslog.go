@@ -2,7 +2,6 @@ package xds
 
 import (
 	"encoding/json"
-	"slices"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -99,91 +98,18 @@ func setTelemetry(f *listener.Filter, logs []*accesslogv3.AccessLog, tr *hcm.Htt
 }
 
 // accessLogs resolves the access logs of the proxy's pod for one
-// direction: the most specific Telemetry whose accessLogging applies to it
-// (workload selector, then the pod's namespace, then the root namespace;
-// an entry without providers uses MeshConfig defaultProviders.accessLogging);
-// without one, defaultProviders.accessLogging and accessLogFile (the
-// envoy provider).
+// direction: the providers the Telemetry API enables (telemetrymerge.go);
+// when it says nothing, the legacy MeshConfig accessLogFile (the envoy
+// provider).
 func (g *generator) accessLogs(mode telemetry.WorkloadMode) []*accesslogv3.AccessLog {
-	defaults := g.mesh.GetDefaultProviders().GetAccessLogging()
-	var names []string
-	if sel := g.telemetryAccessLogging(mode); sel != nil {
-		for _, al := range sel {
-			if al.GetDisabled().GetValue() {
-				return nil
-			}
-			if len(al.GetProviders()) == 0 {
-				names = append(names, defaults...)
-			}
-			for _, p := range al.GetProviders() {
-				names = append(names, p.GetName())
-			}
-		}
-	} else {
-		names = defaults
-		if g.mesh.GetAccessLogFile() != "" && !slices.Contains(names, EnvoyAccessLogProvider) {
-			names = append(names, EnvoyAccessLogProvider)
-		}
+	names, set := g.mergedAccessLogging(g.telemetryLevels(), mode)
+	if !set && g.mesh.GetAccessLogFile() != "" {
+		names = []string{EnvoyAccessLogProvider}
 	}
 	var out []*accesslogv3.AccessLog
-	seen := map[string]bool{}
 	for _, n := range names {
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
 		if l := g.providerAccessLog(n); l != nil {
 			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// telemetryAccessLogging returns the accessLogging entries (for the mode)
-// of the most specific Telemetry that has any, or nil.
-func (g *generator) telemetryAccessLogging(mode telemetry.WorkloadMode) []*telemetry.AccessLogging {
-	return mostSpecificTelemetry(g, func(t *telemetry.Telemetry) []*telemetry.AccessLogging {
-		return forMode(t.GetAccessLogging(), mode)
-	})
-}
-
-// mostSpecificTelemetry returns what entries gives for the most specific
-// Telemetry that gives anything: the workload's (selector in its
-// namespace), else its namespace's, else the root namespace's (without
-// selector), as Istio resolves a Telemetry field.
-func mostSpecificTelemetry[T any](g *generator, entries func(*telemetry.Telemetry) []T) []T {
-	var workload, namespace, root []T
-	for _, t := range g.telemetries {
-		e := entries(t.Spec)
-		if len(e) == 0 {
-			continue
-		}
-		sel := t.Spec.GetSelector().GetMatchLabels()
-		switch {
-		case t.Namespace == g.pod.Namespace && len(sel) > 0:
-			if labelsMatch(sel, g.pod.Labels) && workload == nil {
-				workload = e
-			}
-		case t.Namespace == g.pod.Namespace && namespace == nil:
-			namespace = e
-		case t.Namespace == g.root && len(sel) == 0 && root == nil:
-			root = e
-		}
-	}
-	switch {
-	case workload != nil:
-		return workload
-	case namespace != nil:
-		return namespace
-	}
-	return root
-}
-
-func forMode(entries []*telemetry.AccessLogging, mode telemetry.WorkloadMode) []*telemetry.AccessLogging {
-	var out []*telemetry.AccessLogging
-	for _, e := range entries {
-		if m := e.GetMatch().GetMode(); m == telemetry.WorkloadMode_CLIENT_AND_SERVER || m == mode {
-			out = append(out, e)
 		}
 	}
 	return out

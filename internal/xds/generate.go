@@ -49,6 +49,11 @@ type Input struct {
 	TrustDomain string
 	// PeerAuthentications set the inbound mutual-TLS mode (mtls.go).
 	PeerAuthentications []config.PeerAuthentication
+	// RequestAuthentications give inbound HTTP ports their JWT
+	// authentication (authn.go); JWKS has the keys behind their jwksUri
+	// (nil: every jwksUri gets FakeJWKS).
+	RequestAuthentications []config.RequestAuthentication
+	JWKS                   JWKSSource
 }
 
 // generator holds one Generate call's inputs and indexes.
@@ -64,8 +69,11 @@ type generator struct {
 	sidecars    []config.Sidecar
 	peerAuths   []config.PeerAuthentication
 	trustDom    string
-	vss         []vsEntry // VirtualServices bound to the mesh, by namespace/name
-	dri         *drIndex  // DestinationRules by namespace and host
+	// requestAuths and jwksSource configure JWT authentication (authn.go).
+	requestAuths []config.RequestAuthentication
+	jwksSource   JWKSSource
+	vss          []vsEntry // VirtualServices bound to the mesh, by namespace/name
+	dri          *drIndex  // DestinationRules by namespace and host
 	// outbound are the outbound clusters with their merged policies, and
 	// byCluster indexes them by name.
 	outbound  []outboundCluster
@@ -132,6 +140,9 @@ func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 		sidecars:    in.Sidecars,
 		peerAuths:   in.PeerAuthentications,
 		trustDom:    in.TrustDomain,
+
+		requestAuths: in.RequestAuthentications,
+		jwksSource:   in.JWKS,
 	}
 	if g.dri == nil {
 		g.dri = newDRIndex(in.DestinationRules, g.suffix)

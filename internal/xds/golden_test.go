@@ -147,6 +147,9 @@ func loadCase(t *testing.T, dir string) (*Input, *registry.Pod, *podsFile) {
 		Telemetries:         snap.Telemetries,
 		Sidecars:            snap.Sidecars,
 		PeerAuthentications: snap.PeerAuthentications,
+
+		RequestAuthentications: snap.RequestAuthentications,
+		JWKS:                   testJWKS{},
 	}
 	for i := range model.Pods {
 		if p := &model.Pods[i]; p.Namespace+"/"+p.Name == pf.Proxy {

@@ -28,45 +28,23 @@ var istioMetricNames = map[telemetry.MetricSelector_IstioMetric]string{
 
 // metricsMetadata is a listener's metric overrides for one direction, as
 // listener metadata filter_metadata["istio.stats"] = {metrics: [{name,
-// drop, tags_to_remove, dimensions}]}, from the most specific Telemetry
-// whose metrics overrides apply (workload, namespace, root namespace);
-// nil when none do.
+// drop, tags_to_remove, dimensions}]}, from the Telemetry API's metrics
+// merged over the pod's levels (telemetrymerge.go); an entry without a
+// name drops every metric. nil when nothing is overridden.
 func (g *generator) metricsMetadata(mode telemetry.WorkloadMode) *core.Metadata {
-	var workload, namespace, root []*telemetry.MetricsOverrides
-	for _, t := range g.telemetries {
-		var ovs []*telemetry.MetricsOverrides
-		for _, m := range t.Spec.GetMetrics() {
-			for _, o := range m.GetOverrides() {
-				if md := o.GetMatch().GetMode(); md == telemetry.WorkloadMode_CLIENT_AND_SERVER || md == mode {
-					ovs = append(ovs, o)
-				}
-			}
-		}
-		if len(ovs) == 0 {
-			continue
-		}
-		sel := t.Spec.GetSelector().GetMatchLabels()
-		switch {
-		case t.Namespace == g.pod.Namespace && len(sel) > 0:
-			if labelsMatch(sel, g.pod.Labels) && workload == nil {
-				workload = ovs
-			}
-		case t.Namespace == g.pod.Namespace && namespace == nil:
-			namespace = ovs
-		case t.Namespace == g.root && len(sel) == 0 && root == nil:
-			root = ovs
-		}
-	}
-	ovs := root
-	switch {
-	case workload != nil:
-		ovs = workload
-	case namespace != nil:
-		ovs = namespace
-	}
+	per, off := g.mergedMetrics(g.telemetryLevels(), mode)
 	var list []*structpb.Value
-	for _, o := range ovs {
-		if e := metricEntry(o); e != nil {
+	if off {
+		list = append(list, structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			"drop": structpb.NewBoolValue(true)}}))
+	}
+	names := make([]string, 0, len(per))
+	for n := range per {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if e := metricEntry(n, per[n]); e != nil && !off {
 			list = append(list, structpb.NewStructValue(e))
 		}
 	}
@@ -78,34 +56,24 @@ func (g *generator) metricsMetadata(mode telemetry.WorkloadMode) *core.Metadata 
 	}}
 }
 
-// metricEntry is one override: disabled → drop; tagOverrides REMOVE →
-// tags_to_remove; UPSERT of a quoted string literal → dimensions (other
-// expressions need a CEL evaluator and are left out). Custom metrics and
-// the gRPC message counters are left out.
-func metricEntry(o *telemetry.MetricsOverrides) *structpb.Struct {
-	if o.GetMatch().GetCustomMetric() != "" {
-		return nil
-	}
-	name, ok := istioMetricNames[o.GetMatch().GetMetric()]
-	if !ok {
-		return nil
-	}
+// metricEntry is one metric's merged override: disabled → drop;
+// tagOverrides REMOVE → tags_to_remove; UPSERT of a quoted string literal
+// → dimensions (other expressions need a CEL evaluator and are left out).
+// nil when it changes nothing.
+func metricEntry(name string, o *metricOverride) *structpb.Struct {
 	f := map[string]*structpb.Value{}
-	if name != "" {
-		f["name"] = structpb.NewStringValue(name)
-	}
-	if o.GetDisabled().GetValue() {
+	if o.disabled != nil && *o.disabled {
 		f["drop"] = structpb.NewBoolValue(true)
 	}
 	var remove []*structpb.Value
 	dims := map[string]*structpb.Value{}
-	tags := make([]string, 0, len(o.GetTagOverrides()))
-	for k := range o.GetTagOverrides() {
+	tags := make([]string, 0, len(o.tags))
+	for k := range o.tags {
 		tags = append(tags, k)
 	}
 	slices.Sort(tags)
 	for _, k := range tags {
-		to := o.GetTagOverrides()[k]
+		to := o.tags[k]
 		switch to.GetOperation() {
 		case telemetry.MetricsOverrides_TagOverride_REMOVE:
 			remove = append(remove, structpb.NewStringValue(k))
@@ -121,9 +89,10 @@ func metricEntry(o *telemetry.MetricsOverrides) *structpb.Struct {
 	if len(dims) > 0 {
 		f["dimensions"] = structpb.NewStructValue(&structpb.Struct{Fields: dims})
 	}
-	if len(f) == 0 || len(f) == 1 && name != "" {
+	if len(f) == 0 {
 		return nil
 	}
+	f["name"] = structpb.NewStringValue(name)
 	return &structpb.Struct{Fields: f}
 }
 

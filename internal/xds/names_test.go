@@ -94,17 +94,12 @@ func TestDomains(t *testing.T) {
 		want  []string
 	}{
 		{"same namespace", kube, "default", []string{
-			"reviews.default.svc.cluster.local", "reviews.default.svc.cluster.local:9080",
-			"reviews.default.svc", "reviews.default.svc:9080",
-			"reviews.default", "reviews.default:9080",
-			"reviews", "reviews:9080",
+			"reviews.default.svc.cluster.local", "reviews.default.svc", "reviews.default", "reviews",
 		}},
 		{"other namespace", kube, "prod", []string{
-			"reviews.default.svc.cluster.local", "reviews.default.svc.cluster.local:9080",
-			"reviews.default.svc", "reviews.default.svc:9080",
-			"reviews.default", "reviews.default:9080",
+			"reviews.default.svc.cluster.local", "reviews.default.svc", "reviews.default",
 		}},
-		{"service entry", se, "default", []string{"api.example.com", "api.example.com:9080"}},
+		{"service entry", se, "default", []string{"api.example.com"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Domains(tc.svc, 9080, tc.proxy, "cluster.local"); !slices.Equal(got, tc.want) {

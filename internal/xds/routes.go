@@ -26,6 +26,8 @@ func (g *generator) routeConfigs() []types.Resource {
 		rc := &route.RouteConfiguration{
 			Name:                           RouteConfigName(port),
 			MaxDirectResponseBodySizeBytes: wrapperspb.UInt32(maxDirectResponseBody),
+			// One port per configuration: domains need no ":<port>".
+			IgnorePortInHostMatching: true,
 		}
 		used := map[string]bool{}
 		for _, svc := range g.model.Services {

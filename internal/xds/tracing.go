@@ -25,68 +25,33 @@ const (
 )
 
 // tracing resolves the HCM tracing of the proxy's pod for one direction:
-// the most specific Telemetry's tracing (workload, namespace, root
-// namespace) or MeshConfig defaultProviders.tracing; the provider is an
-// extensionProviders opentelemetry {service, port, http?}. nil: none.
+// MeshConfig defaultProviders.tracing and the Telemetry API merged
+// (telemetrymerge.go); the provider is an extensionProviders opentelemetry
+// {service, port, http?}. nil: none.
 func (g *generator) tracing(mode telemetry.WorkloadMode) *hcm.HttpConnectionManager_Tracing {
 	if !g.mesh.GetEnableTracing() && g.mesh != nil {
 		return nil
 	}
-	entries := g.telemetryTracing(mode)
-	var providers []string
+	spec, set := g.mergedTracing(g.telemetryLevels(), mode)
+	if !set || spec.disabled || spec.provider == "" {
+		return nil
+	}
+	provider := g.otelProvider(spec.provider)
+	if provider == nil {
+		return nil
+	}
 	sampling := defaultSamplingPercent
 	if s := g.mesh.GetDefaultConfig().GetTracing(); s != nil && s.GetSampling() > 0 {
 		sampling = s.GetSampling()
 	}
-	tags := map[string]*telemetry.Tracing_CustomTag{}
-	if entries == nil {
-		providers = g.mesh.GetDefaultProviders().GetTracing()
-	}
-	for _, e := range entries {
-		if e.GetDisableSpanReporting().GetValue() {
-			return nil
-		}
-		for _, p := range e.GetProviders() {
-			providers = append(providers, p.GetName())
-		}
-		if p := e.GetRandomSamplingPercentage(); p != nil {
-			sampling = p.GetValue()
-		}
-		for k, v := range e.GetCustomTags() {
-			tags[k] = v
-		}
-	}
-	if len(providers) == 0 {
-		if entries != nil {
-			providers = g.mesh.GetDefaultProviders().GetTracing()
-		}
-		if len(providers) == 0 {
-			return nil
-		}
-	}
-	provider := g.otelProvider(providers[0])
-	if provider == nil {
-		return nil
+	if spec.sampling != nil {
+		sampling = *spec.sampling
 	}
 	return &hcm.HttpConnectionManager_Tracing{
 		RandomSampling: &typev3.Percent{Value: sampling},
 		Provider:       provider,
-		CustomTags:     g.customTags(tags),
+		CustomTags:     g.customTags(spec.tags),
 	}
-}
-
-// telemetryTracing returns the tracing entries (for the mode) of the most
-// specific Telemetry that has any, or nil.
-func (g *generator) telemetryTracing(mode telemetry.WorkloadMode) []*telemetry.Tracing {
-	return mostSpecificTelemetry(g, func(t *telemetry.Telemetry) []*telemetry.Tracing {
-		var entries []*telemetry.Tracing
-		for _, e := range t.GetTracing() {
-			if m := e.GetMatch().GetMode(); m == telemetry.WorkloadMode_CLIENT_AND_SERVER || m == mode {
-				entries = append(entries, e)
-			}
-		}
-		return entries
-	})
 }
 
 // otelProvider is the OpenTelemetry tracer of an extension provider: to

@@ -175,6 +175,15 @@ func TestMutualTLS(t *testing.T) {
 		if got != n {
 			t.Errorf("ratings' sidecar counted %v mutual-TLS requests from halyard-exec's sidecar, want %d", got, n)
 		}
+		exec, _ := m.state.Pod("halyard-exec")
+		got = sum(scrape(t, exec.AdminAddress), "istio_requests_total", map[string]string{
+			"reporter": "source", "destination_workload": "ratings-v1",
+			"source_principal":      "spiffe://cluster.local/ns/default/sa/default",
+			"destination_principal": ratingsID,
+		})
+		if got != n {
+			t.Errorf("halyard-exec's sidecar counted %v requests to ratings with both principals, want %d", got, n)
+		}
 	})
 
 	t.Run("the wire to a sidecar is TLS", func(t *testing.T) {

@@ -314,7 +314,9 @@ spec:
 		received += len(b)
 	}
 	src := map[string]string{"reporter": "source", "source_workload": "halyard-exec", "destination_workload": "raw-v1",
-		"destination_service": "raw.default.svc.cluster.local", "request_protocol": "tcp", "response_flags": "-"}
+		"destination_service": "raw.default.svc.cluster.local", "request_protocol": "tcp", "response_flags": "-",
+		// over mutual TLS between the sidecars: both service accounts are "default"
+		"source_principal": "spiffe://cluster.local/ns/default/sa/default", "destination_principal": "spiffe://cluster.local/ns/default/sa/default"}
 	var samples []promSample
 	waitFor(t, 10*time.Second, func() bool {
 		samples = scrape(t, client.AdminAddress)
@@ -412,6 +414,18 @@ spec:
 apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata:
+  name: namespace-default
+  namespace: default
+spec:
+  metrics:
+  - overrides:
+    - match: {metric: REQUEST_COUNT, mode: SERVER}
+      tagOverrides:
+        level: {value: "'namespace'"}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
   name: ratings
   namespace: default
 spec:
@@ -454,5 +468,9 @@ spec:
 	}
 	if got := sum(dst, "istio_request_duration_milliseconds_count", nil); got != 0 {
 		t.Errorf("ratings: duration histogram reported (%v), want it off", got)
+	}
+	// The levels merge: ratings' own Telemetry keeps the namespace's tag.
+	if got := sum(dst, "istio_requests_total", map[string]string{"reporter": "destination", "level": "namespace"}); got != n {
+		t.Errorf("ratings: requests with the namespace's level=namespace tag = %v, want %d", got, n)
 	}
 }

@@ -32,17 +32,26 @@ func Clusters(res []*clusterv3.Cluster) ([]upstream.Config, []string, error) {
 // ClustersWith is Clusters for a proxy whose workload identity is sec
 // (nil: none; clusters then dial plaintext, see clusterTLS).
 func ClustersWith(res []*clusterv3.Cluster, sec Secrets) ([]upstream.Config, []string, error) {
-	out := make([]upstream.Config, 0, len(res))
+	return ClustersFrom(SliceSeq(res), sec)
+}
+
+// ClustersFrom is ClustersWith over a sequence of resources.
+func ClustersFrom(res Seq[*clusterv3.Cluster], sec Secrets) ([]upstream.Config, []string, error) {
+	var out []upstream.Config
 	var eds []string
-	for _, c := range res {
+	err := res(func(c *clusterv3.Cluster) error {
 		cfg, err := compileCluster(c, sec)
 		if err != nil {
-			return nil, nil, &Error{Kind: "cluster", Name: c.GetName(), Err: err}
+			return &Error{Kind: "cluster", Name: c.GetName(), Err: err}
 		}
 		if cfg.Type == upstream.EDS {
 			eds = append(eds, cfg.EDSServiceName)
 		}
 		out = append(out, cfg)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	slices.Sort(eds)
 	return out, slices.Compact(eds), nil

@@ -13,13 +13,22 @@ import (
 // Endpoints compiles an EDS resource set into endpoint lists by
 // cluster_name (the EDS service name).
 func Endpoints(res []*endpointv3.ClusterLoadAssignment) (map[string][]upstream.EndpointConfig, error) {
-	out := make(map[string][]upstream.EndpointConfig, len(res))
-	for _, cla := range res {
+	return EndpointsFrom(SliceSeq(res))
+}
+
+// EndpointsFrom is Endpoints over a sequence of resources.
+func EndpointsFrom(res Seq[*endpointv3.ClusterLoadAssignment]) (map[string][]upstream.EndpointConfig, error) {
+	out := map[string][]upstream.EndpointConfig{}
+	err := res(func(cla *endpointv3.ClusterLoadAssignment) error {
 		eps, err := lbEndpoints(cla)
 		if err != nil {
-			return nil, &Error{Kind: "endpoints", Name: cla.GetClusterName(), Err: err}
+			return &Error{Kind: "endpoints", Name: cla.GetClusterName(), Err: err}
 		}
 		out[cla.GetClusterName()] = eps
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

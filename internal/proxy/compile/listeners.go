@@ -55,17 +55,26 @@ type Telemetry struct {
 
 // ListenersWith is Listeners whose access logs and spans go to t.
 func ListenersWith(res []*listenerv3.Listener, t Telemetry) ([]listener.Config, []string, error) {
-	out := make([]listener.Config, 0, len(res))
+	return ListenersFrom(SliceSeq(res), t)
+}
+
+// ListenersFrom is ListenersWith over a sequence of resources.
+func ListenersFrom(res Seq[*listenerv3.Listener], t Telemetry) ([]listener.Config, []string, error) {
+	var out []listener.Config
 	var routes []string
-	for _, l := range res {
+	err := res(func(l *listenerv3.Listener) error {
 		c, err := compileListener(l, t)
 		if err != nil {
-			return nil, nil, &Error{Kind: "listener", Name: l.GetName(), Err: err}
+			return &Error{Kind: "listener", Name: l.GetName(), Err: err}
 		}
 		if c.HTTP != nil && c.HTTP.Routes == nil {
 			routes = append(routes, c.HTTP.RouteConfigName)
 		}
 		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	slices.Sort(routes)
 	return out, slices.Compact(routes), nil
@@ -167,7 +176,7 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 }
 
 func compileHCM(h *hcmv3.HttpConnectionManager, t Telemetry) (*hcm.Config, error) {
-	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true)}
+	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true), UseRemoteAddress: h.GetUseRemoteAddress().GetValue()}
 	switch rs := h.GetRouteSpecifier().(type) {
 	case *hcmv3.HttpConnectionManager_Rds:
 		if rs.Rds.GetRouteConfigName() == "" {

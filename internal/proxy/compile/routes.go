@@ -13,13 +13,22 @@ import (
 
 // Routes compiles an RDS resource set into route tables by name.
 func Routes(res []*routev3.RouteConfiguration) (map[string]*router.Table, error) {
-	out := make(map[string]*router.Table, len(res))
-	for _, rc := range res {
+	return RoutesFrom(SliceSeq(res))
+}
+
+// RoutesFrom is Routes over a sequence of resources.
+func RoutesFrom(res Seq[*routev3.RouteConfiguration]) (map[string]*router.Table, error) {
+	out := map[string]*router.Table{}
+	err := res(func(rc *routev3.RouteConfiguration) error {
 		t, err := compileRouteConfig(rc)
 		if err != nil {
-			return nil, &Error{Kind: "route", Name: rc.GetName(), Err: err}
+			return &Error{Kind: "route", Name: rc.GetName(), Err: err}
 		}
 		out[rc.GetName()] = t
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -28,7 +37,8 @@ func Routes(res []*routev3.RouteConfiguration) (map[string]*router.Table, error)
 const defaultMaxDirectResponseBody = 4096
 
 func compileRouteConfig(rc *routev3.RouteConfiguration) (*router.Table, error) {
-	tc := router.TableConfig{Name: rc.GetName(), MostSpecificHeaderMutationsWins: rc.GetMostSpecificHeaderMutationsWins()}
+	tc := router.TableConfig{Name: rc.GetName(), MostSpecificHeaderMutationsWins: rc.GetMostSpecificHeaderMutationsWins(),
+		IgnorePortInHostMatching: rc.GetIgnorePortInHostMatching()}
 	var err error
 	if tc.RequestHeaders, err = headerOps(rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove()); err != nil {
 		return nil, fmt.Errorf("request_headers_to_add: %w", err)

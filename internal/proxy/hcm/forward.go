@@ -113,7 +113,7 @@ func (st *reqState) finishForward() {
 
 // rewrite turns the downstream request into the upstream one. ReverseProxy
 // has already removed hop-by-hop headers (keeping "TE: trailers") and the
-// X-Forwarded-* headers from Out. The endpoint is chosen per attempt.
+// X-Forwarded-* headers from Out: they are put back as Envoy would. The endpoint is chosen per attempt.
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
 	out, in := pr.Out, pr.In
@@ -135,16 +135,20 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	} else {
 		h["X-Forwarded-Proto"] = []string{"http"}
 	}
-	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
-		if prior := ih["X-Forwarded-For"]; len(prior) > 0 {
+	// As Envoy: the client's address is appended to X-Forwarded-For only
+	// with use_remote_address (an edge proxy); a sidecar passes the header
+	// as it came. X-Forwarded-Host is never added.
+	prior := ih["X-Forwarded-For"]
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil && st.cfg.UseRemoteAddress {
+		if len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
 		h["X-Forwarded-For"] = []string{ip}
+	} else if len(prior) > 0 {
+		h["X-Forwarded-For"] = prior
 	}
 	if v := ih["X-Forwarded-Host"]; len(v) > 0 {
 		h["X-Forwarded-Host"] = v
-	} else if in.Host != "" {
-		h["X-Forwarded-Host"] = []string{in.Host}
 	}
 	if st.info.RequestID == "" && st.genID {
 		st.info.RequestID = newUUID()
@@ -234,6 +238,10 @@ func (st *reqState) roundTrip(req *http.Request) (*http.Response, error) {
 		h.Active.Add(1)
 		res, err := st.cluster.RoundTrip(areq)
 		fired := timer != nil && !timer.Stop()
+		info.UpstreamPrincipal = ""
+		if err == nil {
+			info.UpstreamPrincipal = h.Principal() // the connection's handshake noted it
+		}
 
 		var o upstream.Outcome
 		status, grpcSt, f := 0, -1, router.NoFailure

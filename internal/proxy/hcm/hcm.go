@@ -38,6 +38,10 @@ type Config struct {
 	// Metrics is the listener's metric overrides, opaque here (package
 	// stats's *Overrides); copied to RequestInfo.Metrics.
 	Metrics any
+	// UseRemoteAddress is the HCM's use_remote_address: the downstream
+	// address is appended to X-Forwarded-For (Envoy's edge setting; off
+	// in sidecars).
+	UseRemoteAddress bool
 	// Inbound is set on inbound listeners (traffic_direction INBOUND):
 	// requests arrive from a peer sidecar and their peer metadata headers
 	// are read and removed.

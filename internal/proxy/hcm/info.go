@@ -92,6 +92,9 @@ type RequestInfo struct {
 	// UpstreamWorkload is the upstream host's workload identity
 	// (upstream.Host.Workload).
 	UpstreamWorkload string
+	// UpstreamPrincipal is the upstream host's SPIFFE ID when the request
+	// went to it over mutual TLS (upstream.Host.Principal); else "".
+	UpstreamPrincipal string
 	// Metrics is the listener's metric overrides (Config.Metrics).
 	Metrics any
 	// PeerMetadata is the x-envoy-peer-metadata an inbound request

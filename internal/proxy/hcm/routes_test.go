@@ -100,7 +100,7 @@ func TestRouteActions(t *testing.T) {
 		{"prefix / rewrite keeps the slash", "/foo/bar", nil, want{status: 200, uri: "//bar"}},
 		{"prefix / rewrite, path == prefix", "/foo", nil, want{status: 200, uri: "/"}},
 		{"exact rewrite and host rewrite", "/health?full=1", http.Header{"Host": {"web:8000"}}, want{status: 200, uri: "/healthz?full=1", host: "internal.web",
-			reqHdr: map[string]string{"X-Forwarded-Host": "web:8000"}}},
+			reqHdr: map[string]string{"X-Forwarded-Host": ""}}},
 		{"regex rewrite", "/users/ann/profile", nil, want{status: 200, uri: "/profiles/ann"}},
 		{"regex rewrite, no match", "/users/ann", nil, want{status: 200, uri: "/users/ann"}},
 		{"header operations", "/h", http.Header{"X-Set": {"client"}, "X-Add": {"client"}, "X-Absent": {"client"},
@@ -218,4 +218,42 @@ func TestLocalReplyGRPC(t *testing.T) {
 		t.Errorf("%d %v %q", resp.StatusCode, resp.Header, body)
 	}
 	_ = io.Discard
+}
+
+// TestForwardedFor: X-Forwarded-For gets the client's address only with
+// use_remote_address (Envoy's edge setting); otherwise it passes as it
+// came, and X-Forwarded-Host is never added.
+func TestForwardedFor(t *testing.T) {
+	seen := make(chan http.Header, 4)
+	addr := backend(t, func(w http.ResponseWriter, r *http.Request) { seen <- r.Header.Clone() })
+	rg := newRig(t, []clusterSpec{{name: "c", addrs: []string{addr}}},
+		table(vhost(router.RouteConfig{Name: "all", Match: prefix("/"), Action: router.Action{Cluster: "c"}})))
+	for _, tc := range []struct {
+		name   string
+		remote bool
+		in     string
+		want   string
+	}{
+		{"sidecar, no header", false, "", ""},
+		{"sidecar, client's header", false, "203.0.113.7", "203.0.113.7"},
+		{"edge, no header", true, "", "127.0.0.1"},
+		{"edge, client's header", true, "203.0.113.7", "203.0.113.7, 127.0.0.1"},
+	} {
+		cfg := &Config{RouteConfigName: "r", UseRemoteAddress: tc.remote}
+		rg.front.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rg.srv.Serve(w, r, "test", cfg) })
+		hdr := http.Header{}
+		if tc.in != "" {
+			hdr.Set("X-Forwarded-For", tc.in)
+		}
+		if resp, _ := rg.do("GET", "/", hdr, nil); resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", tc.name, resp.StatusCode)
+		}
+		h := <-seen
+		if got := strings.Join(h.Values("X-Forwarded-For"), ","); got != tc.want {
+			t.Errorf("%s: upstream X-Forwarded-For %q, want %q", tc.name, got, tc.want)
+		}
+		if h.Get("X-Forwarded-Host") != "" || h.Get("X-Forwarded-Proto") != "http" {
+			t.Errorf("%s: X-Forwarded-Host %q, X-Forwarded-Proto %q", tc.name, h.Get("X-Forwarded-Host"), h.Get("X-Forwarded-Proto"))
+		}
+	}
 }

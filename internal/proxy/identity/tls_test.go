@@ -152,15 +152,41 @@ func TestRotationKeepsConnections(t *testing.T) {
 	t.Logf("serial before rotation %s, after %s; old connection still echoes", oldSerial, newSerial)
 }
 
+// TestRootRotationTrustsBothRoots follows docs/security.md's root rotation
+// over real TLS: while the bundle holds both roots, sidecars with
+// certificates of the old CA and of the new one accept each other in
+// both directions; once the old root leaves a sidecar's bundle, a peer
+// still holding an old certificate is refused.
 func TestRootRotationTrustsBothRoots(t *testing.T) {
 	oldRoot, newRoot := newTestCA(t, time.Hour), newTestCA(t, time.Hour)
-	server := managerFrom(t, idReviews, newRoot, newRoot.bundle(oldRoot))     // already moved to the new root
-	client := managerFrom(t, idProductpage, oldRoot, oldRoot.bundle(newRoot)) // not yet
-	addr, peers := echoServer(t, server.ServerTLSConfig())
-	c := dial(t, addr, client.ClientTLSConfig([]string{idReviews}))
-	echo(t, c, "bundle")
-	if got := <-peers; got != idProductpage {
-		t.Errorf("server sees %q", got)
+	moved := managerFrom(t, idReviews, newRoot, newRoot.bundle(oldRoot))      // already renewed by the new CA
+	behind := managerFrom(t, idProductpage, oldRoot, oldRoot.bundle(newRoot)) // not yet
+	for _, pair := range []struct {
+		name           string
+		server, client *Manager
+	}{{"new serves old", moved, behind}, {"old serves new", behind, moved}} {
+		addr, peers := echoServer(t, pair.server.ServerTLSConfig())
+		c := dial(t, addr, pair.client.ClientTLSConfig([]string{pair.server.ID()}))
+		echo(t, c, pair.name)
+		if got := <-peers; got != pair.client.ID() {
+			t.Errorf("%s: server sees %q, want %q", pair.name, got, pair.client.ID())
+		}
+	}
+
+	// The last step: the old root is removed from the bundle.
+	done := managerFrom(t, "spiffe://cluster.local/ns/default/sa/ratings", newRoot, newRoot.bundle())
+	addr, peers := echoServer(t, done.ServerTLSConfig())
+	c, err := tls.Dial("tcp", addr, behind.ClientTLSConfig(nil))
+	if err == nil {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1)) // TLS 1.3: the refusal arrives after the client's handshake
+		c.Close()
+	}
+	if err == nil {
+		t.Fatal("a certificate of the removed root was accepted")
+	}
+	if got := <-peers; !strings.Contains(got, "certificate signed by unknown authority") {
+		t.Errorf("server side: %q", got)
 	}
 }
 

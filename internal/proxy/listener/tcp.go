@@ -92,6 +92,7 @@ type tcpRoute struct {
 	cluster, service       string
 	upstreamHost, workload string
 	peer                   string // the client's SPIFFE ID over mutual TLS
+	upstreamPrincipal      string // the upstream host's SPIFFE ID over mutual TLS
 }
 
 // proxyTCP proxies one downstream connection by cfg's tcp_proxy.
@@ -163,6 +164,9 @@ func (m *Manager) dialTCP(rt *tcpRoute, src net.Addr) (net.Conn, error) {
 	up, host, err := cl.DialTCP(m.ctx, &req)
 	if host != nil {
 		rt.upstreamHost, rt.workload = host.Address, host.Workload
+		if err == nil {
+			rt.upstreamPrincipal = host.Principal()
+		}
 	}
 	switch {
 	case err == nil:

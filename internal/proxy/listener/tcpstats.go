@@ -10,12 +10,13 @@ import (
 type TCPStats interface {
 	// TCPOpened records a connection opened: inbound or outbound, its
 	// response flags (a failed connect), the cluster's telemetry service,
-	// its peer (outbound: the upstream host's workload, see
-	// hcm.RequestInfo; inbound: the client's SPIFFE ID when the connection
-	// is mutual TLS, else ""), and the listener's metric overrides
+	// its peer's workload (outbound: the upstream host's, see
+	// hcm.RequestInfo; inbound: ""), the peer's SPIFFE ID when the
+	// connection to it is mutual TLS (inbound the client's, outbound the
+	// upstream host's; else ""), and the listener's metric overrides
 	// (Config.Metrics). The returned func records its close with the
 	// bytes sent downstream and received from downstream.
-	TCPOpened(inbound bool, flags hcm.Flags, service, peer string, metrics any) (closed func(sent, received int64))
+	TCPOpened(inbound bool, flags hcm.Flags, service, workload, principal string, metrics any) (closed func(sent, received int64))
 }
 
 func noTCPStats(int64, int64) {}
@@ -26,11 +27,11 @@ func noTCPStats(int64, int64) {}
 func (m *Manager) tcpOpened(cfg *Config, rt *tcpRoute) func(sent, received int64) {
 	closed := noTCPStats
 	if m.opts.TCPStats != nil {
-		peer := rt.workload
+		workload, principal := rt.workload, rt.upstreamPrincipal
 		if cfg.Inbound {
-			peer = rt.peer
+			workload, principal = "", rt.peer
 		}
-		closed = m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, peer, cfg.Metrics)
+		closed = m.opts.TCPStats.TCPOpened(cfg.Inbound, rt.flags, rt.service, workload, principal, cfg.Metrics)
 	}
 	if len(rt.tcp.AccessLogs) == 0 {
 		return closed

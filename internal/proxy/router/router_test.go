@@ -162,8 +162,21 @@ func TestDomainRules(t *testing.T) {
 		}
 	}
 	withAny := mustTable(t, mk("exact", "a.com"), mk("any", "*"))
-	if vh := withAny.VirtualHostFor("b.com"); vh == nil || vh.Name != "any" {
-		t.Errorf("b.com: got %v, want the * virtual host", vh)
+	for host, want := range map[string]string{"b.com": "any", "a.com:8080": "exact", "b.com:8080": "any"} {
+		if vh := withAny.VirtualHostFor(host); vh == nil || vh.Name != want {
+			t.Errorf("%s: got %v, want the %q virtual host (the host without its port before *)", host, vh, want)
+		}
+	}
+	// ignore_port_in_host_matching: the port goes before any matching.
+	ignore, err := NewTableConfig(TableConfig{Name: "t", IgnorePortInHostMatching: true,
+		VirtualHosts: []VirtualHostConfig{mk("reviews", "reviews"), mk("with-port", "ratings:9080"), mk("any", "*")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]string{"reviews:9080": "reviews", "reviews": "reviews", "ratings:9080": "any", "details:1": "any"} {
+		if vh := ignore.VirtualHostFor(host); vh == nil || vh.Name != want {
+			t.Errorf("ignoring ports, %s: got %v, want the %q virtual host", host, vh, want)
+		}
 	}
 }
 

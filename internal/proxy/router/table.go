@@ -75,6 +75,9 @@ type TableConfig struct {
 	MostSpecificHeaderMutationsWins bool
 	PerFilter                       []any
 	Mirrors                         []MirrorPolicy
+	// IgnorePortInHostMatching strips the port of the Host before the
+	// domains are matched (ignore_port_in_host_matching).
+	IgnorePortInHostMatching bool
 }
 
 // Route is a compiled route. It is immutable.
@@ -124,10 +127,11 @@ type Table struct {
 	Name         string
 	VirtualHosts []*VirtualHost
 
-	exact  map[string]*VirtualHost
-	suffix []wildcard // "*.foo.com" → ".foo.com", longest first
-	prefix []wildcard // "foo.*" → "foo.", longest first
-	any    *VirtualHost
+	exact      map[string]*VirtualHost
+	suffix     []wildcard // "*.foo.com" → ".foo.com", longest first
+	prefix     []wildcard // "foo.*" → "foo.", longest first
+	any        *VirtualHost
+	ignorePort bool
 }
 
 // NewTable compiles a route configuration with only virtual hosts. Errors
@@ -143,7 +147,7 @@ func NewTable(name string, vhosts []VirtualHostConfig) (*Table, error) {
 // host and the table.
 func NewTableConfig(tc TableConfig) (*Table, error) {
 	name, vhosts := tc.Name, tc.VirtualHosts
-	t := &Table{Name: name, exact: make(map[string]*VirtualHost)}
+	t := &Table{Name: name, exact: make(map[string]*VirtualHost), ignorePort: tc.IgnorePortInHostMatching}
 	seen := make(map[string]string)
 	for _, vc := range vhosts {
 		vh, err := newVirtualHost(vc, &tc)
@@ -280,17 +284,24 @@ func newRoute(rc RouteConfig, vc *VirtualHostConfig, tc *TableConfig) (*Route, e
 
 // VirtualHostFor selects the virtual host for a Host/:authority value:
 // exact domain, then "*.suffix" wildcards (longest first), then "prefix.*"
-// wildcards (longest first), then "*"; first with the host as given, then
-// with its port removed. Hosts compare case-insensitively.
+// wildcards (longest first); first with the host as given, then with its
+// port removed; then "*". With IgnorePortInHostMatching the port is
+// removed first. Hosts compare case-insensitively.
 func (t *Table) VirtualHostFor(host string) *VirtualHost {
 	host = lowerASCII(host)
+	h, hasPort := stripPort(host)
+	if t.ignorePort && hasPort {
+		host, hasPort = h, false
+	}
 	if vh := t.findHost(host); vh != nil {
 		return vh
 	}
-	if h, ok := stripPort(host); ok {
-		return t.findHost(h)
+	if hasPort {
+		if vh := t.findHost(h); vh != nil {
+			return vh
+		}
 	}
-	return nil
+	return t.any
 }
 
 func (t *Table) findHost(h string) *VirtualHost {
@@ -307,7 +318,7 @@ func (t *Table) findHost(h string) *VirtualHost {
 			return w.vh
 		}
 	}
-	return t.any
+	return nil
 }
 
 // Match finds the virtual host and the first matching route for r. Either

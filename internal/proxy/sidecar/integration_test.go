@@ -331,8 +331,13 @@ func TestIntegration(t *testing.T) {
 		if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(r.hdr.Get("X-Seen-Request-Id")) {
 			t.Errorf("x-request-id %q is not a UUIDv4", r.hdr.Get("X-Seen-Request-Id"))
 		}
-		if r.hdr.Get("X-Seen-Forwarded-Proto") != "http" || !strings.Contains(r.hdr.Get("X-Seen-Forwarded-For"), "127.0.0.1") {
+		// A sidecar (use_remote_address unset) adds no X-Forwarded-For and
+		// passes the client's on as it is, as Envoy does.
+		if r.hdr.Get("X-Seen-Forwarded-Proto") != "http" || r.hdr.Get("X-Seen-Forwarded-For") != "" {
 			t.Errorf("x-forwarded-*: %v", r.hdr)
+		}
+		if r := get(t, client, "http://reviews:9080/", http.Header{"X-Forwarded-For": {"203.0.113.7"}}); r.hdr.Get("X-Seen-Forwarded-For") != "203.0.113.7" {
+			t.Errorf("x-forwarded-for from the client: the upstream saw %q", r.hdr.Get("X-Seen-Forwarded-For"))
 		}
 		if r.hdr.Get("X-Seen-Host") != "reviews:9080" || r.hdr.Get("X-Seen-Proxy-Connection") != "" {
 			t.Errorf("host/hop-by-hop: %v", r.hdr)

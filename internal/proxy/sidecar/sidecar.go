@@ -191,21 +191,10 @@ func (p *Proxy) ResourceNames(typeURL string) []string {
 }
 
 // Apply implements xdsclient.Consumer: it compiles one resource set and
-// installs it, or returns the error that NACKs it.
-func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
-	err := p.apply(typeURL, msgs)
-	var items []*anypb.Any
-	if err == nil {
-		items = make([]*anypb.Any, 0, len(msgs))
-		for _, m := range msgs {
-			a, merr := anypb.New(m)
-			if merr != nil {
-				err = fmt.Errorf("sidecar: keep %s: %w", typeURL, merr)
-				break
-			}
-			items = append(items, a)
-		}
-	}
+// installs it, or returns the error that NACKs it. The resources are kept
+// as received, for the config dump.
+func (p *Proxy) Apply(typeURL, version string, resources []*anypb.Any) error {
+	err := p.apply(typeURL, resources)
 	p.mu.Lock()
 	rs := p.resources[typeURL]
 	if rs == nil {
@@ -215,7 +204,7 @@ func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 	if err != nil {
 		rs.rejected, rs.lastError = version, err.Error()
 	} else {
-		rs.version, rs.items, rs.applied = version, items, true
+		rs.version, rs.items, rs.applied = version, resources, true
 	}
 	p.mu.Unlock()
 	if err == nil {
@@ -224,10 +213,10 @@ func (p *Proxy) Apply(typeURL, version string, msgs []proto.Message) error {
 	return err
 }
 
-func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
+func (p *Proxy) apply(typeURL string, resources []*anypb.Any) error {
 	switch typeURL {
 	case xdsclient.ListenerType:
-		cfgs, routeNames, err := compile.ListenersWith(as[*listenerv3.Listener](msgs), compile.Telemetry{AccessLogs: p.opts.AccessLogs, Tracing: p.tracing, Metrics: p.opts.Metrics, Secrets: p.opts.Secrets})
+		cfgs, routeNames, err := compile.ListenersFrom(decoded[*listenerv3.Listener](typeURL, resources), compile.Telemetry{AccessLogs: p.opts.AccessLogs, Tracing: p.tracing, Metrics: p.opts.Metrics, Secrets: p.opts.Secrets})
 		if err != nil {
 			return err
 		}
@@ -238,13 +227,13 @@ func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 		p.routeNames = routeNames
 		p.mu.Unlock()
 	case xdsclient.RouteType:
-		tables, err := compile.Routes(as[*routev3.RouteConfiguration](msgs))
+		tables, err := compile.RoutesFrom(decoded[*routev3.RouteConfiguration](typeURL, resources))
 		if err != nil {
 			return err
 		}
 		p.routes.Store(&tables)
 	case xdsclient.ClusterType:
-		cfgs, edsNames, err := compile.ClustersWith(as[*clusterv3.Cluster](msgs), p.opts.Secrets)
+		cfgs, edsNames, err := compile.ClustersFrom(decoded[*clusterv3.Cluster](typeURL, resources), p.opts.Secrets)
 		if err != nil {
 			return err
 		}
@@ -255,7 +244,7 @@ func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 		p.edsNames = edsNames
 		p.mu.Unlock()
 	case xdsclient.EndpointType:
-		eps, err := compile.Endpoints(as[*endpointv3.ClusterLoadAssignment](msgs))
+		eps, err := compile.EndpointsFrom(decoded[*endpointv3.ClusterLoadAssignment](typeURL, resources))
 		if err != nil {
 			return err
 		}
@@ -266,14 +255,26 @@ func (p *Proxy) apply(typeURL string, msgs []proto.Message) error {
 	return nil
 }
 
-func as[T proto.Message](msgs []proto.Message) []T {
-	out := make([]T, 0, len(msgs))
-	for _, m := range msgs {
-		if t, ok := m.(T); ok {
-			out = append(out, t)
+// decoded yields the resources decoded one at a time, so that only the
+// resource being compiled exists as a message: a proxy's config of a large
+// mesh is compiled without holding all of it decoded at once.
+func decoded[T proto.Message](typeURL string, resources []*anypb.Any) compile.Seq[T] {
+	return func(yield func(T) error) error {
+		for i, a := range resources {
+			m, err := xdsclient.DecodeResource(typeURL, a)
+			if err != nil {
+				return fmt.Errorf("resource %d: %w", i, err)
+			}
+			t, ok := m.(T)
+			if !ok {
+				return fmt.Errorf("sidecar: resource %d of %s: unexpected %T", i, typeURL, m)
+			}
+			if err := yield(t); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	return out
 }
 
 // checkReady marks the proxy ready once LDS and CDS were applied, every

@@ -23,7 +23,7 @@ type httpKey struct {
 	grpcStatus int32
 	flags      hcm.Flags
 	peer       string // inbound: the peer metadata header; outbound: the host's workload
-	principal  string // inbound over mutual TLS: the client's SPIFFE ID; else ""
+	principal  string // over mutual TLS: the peer's SPIFFE ID (inbound the client's, outbound the server's); else ""
 	service    string // the cluster's service, else the authority
 	ov         *Overrides
 }
@@ -44,7 +44,7 @@ type tcpKey struct {
 	inbound   bool
 	flags     hcm.Flags
 	peer      string // outbound: the upstream host's workload
-	principal string // inbound over mutual TLS: the client's SPIFFE ID
+	principal string // over mutual TLS: the peer's SPIFFE ID
 	service   string
 	ov        *Overrides
 }
@@ -96,7 +96,7 @@ func (r *Registry) ObserveHTTP(info *hcm.RequestInfo) {
 			k.principal = info.PeerPrincipal
 		}
 	} else {
-		k.peer = info.UpstreamWorkload
+		k.peer, k.principal = info.UpstreamWorkload, info.UpstreamPrincipal
 	}
 	if k.service == "" {
 		k.service = info.Authority
@@ -160,16 +160,11 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 }
 
 // TCP returns the series of a TCP connection: inbound or outbound, its
-// response flags, its peer (outbound: the upstream host's workload;
-// inbound: the client's SPIFFE ID when it came over mutual TLS, else "")
-// and the cluster's service (see hcm.RequestInfo).
-func (r *Registry) TCP(inbound bool, flags hcm.Flags, peer, service string, ov *Overrides) *TCPSeries {
-	k := tcpKey{inbound: inbound, flags: flags, service: service, ov: ov}
-	if inbound {
-		k.principal = peer
-	} else {
-		k.peer = peer
-	}
+// response flags, its peer's workload (outbound: the upstream host's;
+// inbound: none), the peer's SPIFFE ID when the connection to it is mutual
+// TLS (else "") and the cluster's service (see hcm.RequestInfo).
+func (r *Registry) TCP(inbound bool, flags hcm.Flags, workload, principal, service string, ov *Overrides) *TCPSeries {
+	k := tcpKey{inbound: inbound, flags: flags, peer: workload, principal: principal, service: service, ov: ov}
 	r.mu.RLock()
 	s := r.tcp[k]
 	r.mu.RUnlock()
@@ -223,9 +218,11 @@ func seriesKey(labels [4]string, drop [4]bool) string {
 
 // labels returns a series' labels in Istio's order. On the inbound side
 // the peer is the source and this proxy the destination; on the outbound
-// side the other way round. code and grpcStatus are nil for TCP. An
-// inbound peer with a principal came over mutual TLS: Istio's
-// connection_security_policy "mutual_tls" and source_principal.
+// side the other way round. code and grpcStatus are nil for TCP. A peer
+// with a principal was reached over mutual TLS: both principals are
+// reported (this proxy's own and the peer's), and inbound Istio's
+// connection_security_policy "mutual_tls" (outbound it stays "unknown",
+// as Istio's client side reports it).
 func (r *Registry) labels(inbound bool, peer, principal, service, proto string, code, grpcStatus *string, flags hcm.Flags) [][2]string {
 	other, ok := ParseWorkload(peer)
 	if !ok {
@@ -234,6 +231,8 @@ func (r *Registry) labels(inbound bool, peer, principal, service, proto string, 
 	self := r.self
 	if principal == "" {
 		self.Principal = Unknown // known to the peer only over mutual TLS
+	} else {
+		other.Principal = principal
 	}
 	src, dst := self, other
 	reporter, policy := "source", Unknown
@@ -241,7 +240,7 @@ func (r *Registry) labels(inbound bool, peer, principal, service, proto string, 
 		src, dst = other, self
 		reporter, policy = "destination", "none"
 		if principal != "" {
-			src.Principal, policy = principal, "mutual_tls"
+			policy = "mutual_tls"
 		}
 	}
 	svc := ParseService(service)
@@ -287,9 +286,9 @@ func escape(v string) string {
 
 // TCPOpened counts a connection opened and returns what counts its close
 // (listener.TCPStats).
-func (r *Registry) TCPOpened(inbound bool, flags hcm.Flags, service, peer string, metrics any) func(sent, received int64) {
+func (r *Registry) TCPOpened(inbound bool, flags hcm.Flags, service, workload, principal string, metrics any) func(sent, received int64) {
 	ov, _ := metrics.(*Overrides)
-	s := r.TCP(inbound, flags, peer, service, ov)
+	s := r.TCP(inbound, flags, workload, principal, service, ov)
 	s.Opened()
 	return s.Closed
 }

@@ -108,11 +108,11 @@ func TestInboundGRPCAndDedup(t *testing.T) {
 
 func TestTCP(t *testing.T) {
 	r := NewRegistry(self)
-	s := r.TCP(false, 0, "mysql-v1;db;mysql;v1;Kubernetes;mysql;v1", "mysql.db.svc.cluster.local;mysql;db", nil)
+	s := r.TCP(false, 0, "mysql-v1;db;mysql;v1;Kubernetes;mysql;v1", "", "mysql.db.svc.cluster.local;mysql;db", nil)
 	s.Opened()
 	s.Opened()
 	s.Closed(100, 20)
-	if r.TCP(false, 0, "mysql-v1;db;mysql;v1;Kubernetes;mysql;v1", "mysql.db.svc.cluster.local;mysql;db", nil) != s {
+	if r.TCP(false, 0, "mysql-v1;db;mysql;v1;Kubernetes;mysql;v1", "", "mysql.db.svc.cluster.local;mysql;db", nil) != s {
 		t.Fatal("same key, different series")
 	}
 	text := scrape(t, r)
@@ -209,7 +209,7 @@ func TestOverrides(t *testing.T) {
 	if _, err := r.Overrides([]MetricOverride{{Name: "nope"}}); err == nil || err.Error() != `stats: unknown metric "nope"` {
 		t.Errorf("unknown metric: %v", err)
 	}
-	s := r.TCP(true, 0, "", "", ov)
+	s := r.TCP(true, 0, "", "", "", ov)
 	s.Opened()
 	if got := sample(scrape(t, r), TCPConnectionsOpened, `mesh="demo"`, `request_protocol="HTTP"`); got != "1" {
 		t.Errorf("TCP opened with overrides = %s, want 1", got)
@@ -246,9 +246,9 @@ func TestInboundTCPMutualTLS(t *testing.T) {
 	me := SelfFromMetadata(map[string]string{"WORKLOAD_NAME": "db-v1", "NAMESPACE": "default"})
 	me.Principal = "spiffe://cluster.local/ns/default/sa/db"
 	r := NewRegistry(me)
-	r.TCPOpened(true, 0, "", "spiffe://cluster.local/ns/default/sa/app", nil)(10, 20)
-	r.TCPOpened(true, 0, "", "spiffe://cluster.local/ns/default/sa/app", nil)(1, 2)
-	r.TCPOpened(true, 0, "", "", nil)(5, 5)
+	r.TCPOpened(true, 0, "", "", "spiffe://cluster.local/ns/default/sa/app", nil)(10, 20)
+	r.TCPOpened(true, 0, "", "", "spiffe://cluster.local/ns/default/sa/app", nil)(1, 2)
+	r.TCPOpened(true, 0, "", "", "", nil)(5, 5)
 	text := scrape(t, r)
 	if got := sample(text, "istio_tcp_received_bytes_total", `source_principal="spiffe://cluster.local/ns/default/sa/app"`,
 		`destination_principal="spiffe://cluster.local/ns/default/sa/db"`, `connection_security_policy="mutual_tls"`); got != "22" {
@@ -257,5 +257,41 @@ func TestInboundTCPMutualTLS(t *testing.T) {
 	if got := sample(text, "istio_tcp_connections_opened_total", `source_principal="unknown"`,
 		`connection_security_policy="none"`); got != "1" {
 		t.Errorf("plaintext connections = %s, want 1\n%s", got, text)
+	}
+}
+
+// TestOutboundMutualTLS: on the client's side (reporter "source"), a
+// request or TCP connection to a host reached over mutual TLS reports this
+// proxy's SPIFFE ID as source_principal and the host's as
+// destination_principal (connection_security_policy stays "unknown", as in
+// Istio); one in plaintext reports unknown principals.
+func TestOutboundMutualTLS(t *testing.T) {
+	me := SelfFromMetadata(map[string]string{"WORKLOAD_NAME": "productpage-v1", "NAMESPACE": "default"})
+	me.Principal = "spiffe://cluster.local/ns/default/sa/productpage"
+	r := NewRegistry(me)
+	const (
+		upstream = "reviews-v2;default;reviews;v2;Kubernetes;reviews;v2"
+		reviews  = "spiffe://cluster.local/ns/default/sa/reviews"
+	)
+	for range 4 {
+		r.ObserveHTTP(&hcm.RequestInfo{Status: 200, GRPCStatus: -1, UpstreamWorkload: upstream, UpstreamPrincipal: reviews,
+			Service: "reviews.default.svc.cluster.local;reviews;default"})
+	}
+	r.ObserveHTTP(&hcm.RequestInfo{Status: 200, GRPCStatus: -1, UpstreamWorkload: upstream,
+		Service: "reviews.default.svc.cluster.local;reviews;default"})
+	r.TCPOpened(false, 0, "db.default.svc.cluster.local;db;default", "db-v1;default;db;v1;Kubernetes;db;v1",
+		"spiffe://cluster.local/ns/default/sa/db", nil)(7, 3)
+	text := scrape(t, r)
+	if got := sample(text, RequestsTotal, `reporter="source"`, `source_principal="spiffe://cluster.local/ns/default/sa/productpage"`,
+		`destination_principal="`+reviews+`"`, `destination_workload="reviews-v2"`, `connection_security_policy="unknown"`); got != "4" {
+		t.Errorf("outbound mutual-TLS requests = %s, want 4\n%s", got, text)
+	}
+	if got := sample(text, RequestsTotal, `reporter="source"`, `source_principal="unknown"`,
+		`destination_principal="unknown"`, `destination_workload="reviews-v2"`); got != "1" {
+		t.Errorf("outbound plaintext requests = %s, want 1\n%s", got, text)
+	}
+	if got := sample(text, "istio_tcp_sent_bytes_total", `reporter="source"`, `source_principal="spiffe://cluster.local/ns/default/sa/productpage"`,
+		`destination_principal="spiffe://cluster.local/ns/default/sa/db"`); got != "7" {
+		t.Errorf("outbound mutual-TLS TCP bytes sent = %s, want 7\n%s", got, text)
 	}
 }

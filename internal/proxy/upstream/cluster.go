@@ -155,6 +155,7 @@ type Host struct {
 
 	cluster *Cluster
 	health  *hostHealth // shared by every Host object of the address
+	peer    *hostPeer   // likewise
 }
 
 // Ejected reports whether outlier detection currently ejects the host.
@@ -416,10 +417,10 @@ func (c *Cluster) setHostsLocked(eps []EndpointConfig, force bool) {
 		h, ok := c.byAddr[ep.Address]
 		switch {
 		case !ok:
-			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, MTLS: ep.MTLS, cluster: c, health: &hostHealth{}}
+			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, MTLS: ep.MTLS, cluster: c, health: &hostHealth{}, peer: &hostPeer{}}
 			changed = true
 		case h.Weight != ep.Weight || h.Workload != ep.Workload || h.MTLS != ep.MTLS:
-			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, MTLS: ep.MTLS, cluster: c, health: h.health}
+			h = &Host{Address: ep.Address, Weight: ep.Weight, Workload: ep.Workload, MTLS: ep.MTLS, cluster: c, health: h.health, peer: h.peer}
 			changed = true
 		}
 		seen[ep.Address] = h

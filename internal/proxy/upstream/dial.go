@@ -32,7 +32,7 @@ func (c *Cluster) DialTCP(ctx context.Context, req *PickRequest) (net.Conn, *Hos
 	conn, err := c.dialer.Load().DialContext(ctx, "tcp", h.Address)
 	if cfg := c.cfg.Load(); err == nil && cfg.TLS != nil && (h.MTLS || cfg.TLS.AllHosts) {
 		var tc *tls.Conn
-		if tc, err = handshake(ctx, cfg, conn); err == nil {
+		if tc, err = handshake(ctx, cfg, conn, h); err == nil {
 			h.Report(Outcome{})
 			return &tlsTCPConn{Conn: tc, h: h}, h, nil
 		}

@@ -42,7 +42,7 @@ func (o *origDstHosts) Pick(req *PickRequest) *Host {
 			}
 		}
 	}
-	h = &Host{Address: addr, Weight: 1, cluster: o.c, health: &hostHealth{}}
+	h = &Host{Address: addr, Weight: 1, cluster: o.c, health: &hostHealth{}, peer: &hostPeer{}}
 	o.hosts[addr] = h
 	return h
 }

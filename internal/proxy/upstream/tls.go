@@ -25,31 +25,34 @@ type TLS struct {
 	AllHosts bool
 }
 
-// tlsHost reports whether the cluster's host at addr is dialled with the
-// cluster's TLS.
-func (c *Cluster) tlsHost(t *TLS, addr string) bool {
-	if t.AllHosts {
-		return true
-	}
+// tlsHost returns the cluster's host at addr (nil if it is no longer one)
+// and whether it is dialled with the cluster's TLS: every host with
+// AllHosts, else those that take mutual TLS.
+func (c *Cluster) tlsHost(t *TLS, addr string) (*Host, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.byAddr[addr]
-	return h != nil && h.MTLS
+	return h, t.AllHosts || (h != nil && h.MTLS)
 }
 
 // secure runs the TLS handshake over conn when the cluster's host at addr
 // takes TLS; otherwise it returns conn unchanged. On error conn is
 // closed.
 func (c *Cluster) secure(ctx context.Context, cfg *Config, conn net.Conn, addr string) (net.Conn, error) {
-	if cfg.TLS == nil || !c.tlsHost(cfg.TLS, addr) {
+	if cfg.TLS == nil {
 		return conn, nil
 	}
-	return handshake(ctx, cfg, conn)
+	h, ok := c.tlsHost(cfg.TLS, addr)
+	if !ok {
+		return conn, nil
+	}
+	return handshake(ctx, cfg, conn, h)
 }
 
-// handshake runs the client handshake within the cluster's connect
-// timeout; on error conn is closed.
-func handshake(ctx context.Context, cfg *Config, conn net.Conn) (*tls.Conn, error) {
+// handshake runs the client handshake with h (nil: a host no longer in
+// the cluster) within the cluster's connect timeout and notes the
+// principal h presented; on error conn is closed.
+func handshake(ctx context.Context, cfg *Config, conn net.Conn, h *Host) (*tls.Conn, error) {
 	if cfg.ConnectTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
@@ -59,6 +62,9 @@ func handshake(ctx context.Context, cfg *Config, conn net.Conn) (*tls.Conn, erro
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
 		return nil, &HandshakeError{Err: err}
+	}
+	if h != nil {
+		h.peer.note(tc.ConnectionState())
 	}
 	return tc, nil
 }
@@ -76,6 +82,42 @@ func TransportFailure(err error) string {
 	var he *HandshakeError
 	if errors.As(err, &he) {
 		return he.Error()
+	}
+	return ""
+}
+
+// hostPeer is what the handshakes with an address learned of its peer.
+type hostPeer struct {
+	principal atomic.Pointer[string]
+}
+
+// note records the URI SAN (SPIFFE ID) of the peer's certificate, once
+// per handshake.
+func (p *hostPeer) note(cs tls.ConnectionState) {
+	if p == nil || len(cs.PeerCertificates) == 0 || len(cs.PeerCertificates[0].URIs) != 1 {
+		return
+	}
+	id := cs.PeerCertificates[0].URIs[0].String()
+	if cur := p.principal.Load(); cur == nil || *cur != id {
+		p.principal.Store(&id)
+	}
+}
+
+// Principal returns the SPIFFE ID the host presented at the last
+// mutual-TLS handshake with its address, or "" when the cluster dials it
+// in plaintext or with TLS origination, or no handshake has completed
+// yet. An address is one pod, so every connection to it presents the
+// same identity: a request over any of them reports it without
+// per-connection bookkeeping.
+func (h *Host) Principal() string {
+	if !h.MTLS || h.peer == nil || h.cluster == nil {
+		return ""
+	}
+	if t := h.cluster.cfg.Load().TLS; t == nil || t.AllHosts {
+		return ""
+	}
+	if p := h.peer.principal.Load(); p != nil {
+		return *p
 	}
 	return ""
 }

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // Resource type URLs.
@@ -46,7 +47,9 @@ type Consumer interface {
 	// response: the complete set for LDS and CDS, the subscribed names for
 	// RDS and EDS. A non-nil error NACKs the response; the consumer must
 	// then keep its previous configuration.
-	Apply(typeURL, version string, resources []proto.Message) error
+	// The resources are the response's own, type-checked: the consumer
+	// decodes them (DecodeResource) and may keep them.
+	Apply(typeURL, version string, resources []*anypb.Any) error
 	// ResourceNames returns the names to subscribe to for RouteType and
 	// EndpointType, given what has been applied so far.
 	ResourceNames(typeURL string) []string
@@ -247,9 +250,9 @@ func (s *streamState) handle(resp *discoveryv3.DiscoveryResponse) error {
 		return nil
 	}
 	st.nonce = resp.GetNonce()
-	msgs, err := decode(resp)
+	err := checkTypes(resp)
 	if err == nil {
-		err = c.opts.Consumer.Apply(st.url, resp.GetVersionInfo(), msgs)
+		err = c.opts.Consumer.Apply(st.url, resp.GetVersionInfo(), resp.GetResources())
 	}
 	if err != nil {
 		c.opts.Log.Warn("xds: config rejected (NACK)", "type", shortType(st.url), "version", resp.GetVersionInfo(),
@@ -266,7 +269,7 @@ func (s *streamState) handle(resp *discoveryv3.DiscoveryResponse) error {
 		}
 	} else {
 		st.version, st.lastNack, st.nackDelay, st.pending = resp.GetVersionInfo(), "", 0, nil
-		c.opts.Log.Info("xds: config applied", "type", shortType(st.url), "version", st.version, "resources", len(msgs))
+		c.opts.Log.Info("xds: config applied", "type", shortType(st.url), "version", st.version, "resources", len(resp.GetResources()))
 		if err := s.send(st, nil); err != nil {
 			return err
 		}
@@ -319,31 +322,35 @@ func (s *streamState) flushPending(timer *time.Timer) error {
 	return nil
 }
 
-func decode(resp *discoveryv3.DiscoveryResponse) ([]proto.Message, error) {
-	out := make([]proto.Message, 0, len(resp.GetResources()))
+// checkTypes checks that every resource of a response has its type.
+func checkTypes(resp *discoveryv3.DiscoveryResponse) error {
 	for i, a := range resp.GetResources() {
 		if a.GetTypeUrl() != resp.GetTypeUrl() {
-			return nil, fmt.Errorf("xdsclient: resource %d has type %s in a %s response", i, a.GetTypeUrl(), resp.GetTypeUrl())
+			return fmt.Errorf("xdsclient: resource %d has type %s in a %s response", i, a.GetTypeUrl(), resp.GetTypeUrl())
 		}
-		var m proto.Message
-		switch resp.GetTypeUrl() {
-		case ListenerType:
-			m = &listenerv3.Listener{}
-		case RouteType:
-			m = &routev3.RouteConfiguration{}
-		case ClusterType:
-			m = &clusterv3.Cluster{}
-		case EndpointType:
-			m = &endpointv3.ClusterLoadAssignment{}
-		default:
-			return nil, errors.New("xdsclient: unsupported type " + resp.GetTypeUrl())
-		}
-		if err := proto.Unmarshal(a.GetValue(), m); err != nil {
-			return nil, fmt.Errorf("xdsclient: decode %s resource %d: %w", resp.GetTypeUrl(), i, err)
-		}
-		out = append(out, m)
 	}
-	return out, nil
+	return nil
+}
+
+// DecodeResource decodes one resource of a response of typeURL.
+func DecodeResource(typeURL string, a *anypb.Any) (proto.Message, error) {
+	var m proto.Message
+	switch typeURL {
+	case ListenerType:
+		m = &listenerv3.Listener{}
+	case RouteType:
+		m = &routev3.RouteConfiguration{}
+	case ClusterType:
+		m = &clusterv3.Cluster{}
+	case EndpointType:
+		m = &endpointv3.ClusterLoadAssignment{}
+	default:
+		return nil, errors.New("xdsclient: unsupported type " + typeURL)
+	}
+	if err := proto.Unmarshal(a.GetValue(), m); err != nil {
+		return nil, fmt.Errorf("xdsclient: decode %s resource: %w", typeURL, err)
+	}
+	return m, nil
 }
 
 func shortType(url string) string {

@@ -3,6 +3,7 @@ package xdsclient_test
 import (
 	"context"
 	"errors"
+	"google.golang.org/protobuf/types/known/anypb"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +19,6 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/xdsclient"
 	x "github.com/halyard-mesh/halyard/internal/proxy/xdstest"
@@ -39,7 +39,7 @@ type consumer struct {
 	seen map[[2]string]bool
 }
 
-func (c *consumer) Apply(typeURL, version string, res []proto.Message) error {
+func (c *consumer) Apply(typeURL, version string, res []*anypb.Any) error {
 	c.mu.Lock()
 	bad := c.reject[version]
 	c.mu.Unlock()

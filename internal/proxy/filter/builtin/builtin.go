@@ -6,4 +6,6 @@ import (
 	// Each package registers its filter from init.
 	_ "github.com/halyard-mesh/halyard/internal/proxy/filter/cors"
 	_ "github.com/halyard-mesh/halyard/internal/proxy/filter/fault"
+	_ "github.com/halyard-mesh/halyard/internal/proxy/filter/istioauthn"
+	_ "github.com/halyard-mesh/halyard/internal/proxy/filter/jwtauthn"
 )

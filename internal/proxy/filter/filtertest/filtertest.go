@@ -24,6 +24,8 @@ type Proxy struct {
 	Upstream atomic.Int64
 	// Infos receives every request's info.
 	Infos chan hcm.RequestInfo
+	// Seen is the header (and URL) of the last request the upstream got.
+	Seen atomic.Pointer[http.Request]
 }
 
 // Start serves routes (cluster "up" is the upstream, which answers 200
@@ -33,6 +35,7 @@ func Start(t testing.TB, filters []hcm.Filter, vh router.VirtualHostConfig) *Pro
 	p := &Proxy{Infos: make(chan hcm.RequestInfo, 10000)}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.Upstream.Add(1)
+		p.Seen.Store(&http.Request{Header: r.Header.Clone(), URL: r.URL})
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("X-Upstream", "1")
 		_, _ = io.WriteString(w, "upstream")
