@@ -117,6 +117,12 @@ var kinds = []*kindInfo{
 		apply: func(s *Snapshot, m Meta, obj any) {
 			s.RequestAuthentications = append(s.RequestAuthentications, RequestAuthentication{Meta: m, Spec: obj.(*security.RequestAuthentication)})
 		}},
+	{group: groupSecurity, kind: "AuthorizationPolicy", versions: securityVersions,
+		newSpec:  func() proto.Message { return &security.AuthorizationPolicy{} },
+		validate: func(c *docCtx, obj any) { validateAuthorizationPolicy(c, obj.(*security.AuthorizationPolicy)) },
+		apply: func(s *Snapshot, m Meta, obj any) {
+			s.AuthorizationPolicies = append(s.AuthorizationPolicies, AuthorizationPolicy{Meta: m, Spec: obj.(*security.AuthorizationPolicy)})
+		}},
 	configMapKind,
 
 	// Validated, listed in Snapshot.NotApplied, not acted on yet.
@@ -130,8 +136,6 @@ var kinds = []*kindInfo{
 		newSpec: func() proto.Message { return &networking.EnvoyFilter{} }},
 	{group: groupNetworking, kind: "ProxyConfig", versions: []string{"v1beta1"},
 		newSpec: func() proto.Message { return &networkingbeta.ProxyConfig{} }},
-	{group: groupSecurity, kind: "AuthorizationPolicy", versions: securityVersions,
-		newSpec: func() proto.Message { return &security.AuthorizationPolicy{} }},
 	{group: groupExtensions, kind: "WasmPlugin", versions: []string{"v1alpha1"},
 		newSpec: func() proto.Message { return &extensions.WasmPlugin{} }},
 	{group: groupExtensions, kind: "TrafficExtension", versions: []string{"v1alpha1"},

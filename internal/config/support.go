@@ -79,6 +79,7 @@ var kindRules = []struct {
 	{"Telemetry", telemetryRules},
 	{"PeerAuthentication", peerAuthenticationRules},
 	{"RequestAuthentication", requestAuthenticationRules},
+	{"AuthorizationPolicy", authorizationPolicyRules},
 	{"ConfigMap", configMapRules},
 }
 

@@ -35,11 +35,15 @@ var peerAuthenticationRules = []fieldRule{
 	ok("spec.portLevelMtls", "container port numbers, on a policy with a selector only (as in Istio); overrides the policy's mode on that port"),
 }
 
-// authorizationPolicyRules: security.istio.io AuthorizationPolicy. The
-// kind is listed in Snapshot.NotApplied until authorization acts on it (a
-// policy that is loaded but not enforced must not look applied); add its
-// entry to kindRules and its apply function then.
-var authorizationPolicyRules []fieldRule
+// authorizationPolicyRules: security.istio.io AuthorizationPolicy,
+// enforced by the sidecar's rbac filters (docs/security.md).
+var authorizationPolicyRules = []fieldRule{
+	ok("spec.selector", "a policy in the root namespace (istio-system) without selector applies to every workload; in a namespace without selector to its workloads; with a selector to the workloads whose labels match"),
+	ok("spec.action", "ALLOW (default), DENY, AUDIT (logged, never refuses); CUSTOM is warned about and the policy ignored (no external authorization)"),
+	ok("spec.rules[].from[].source", "principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces, ipBlocks, notIpBlocks, remoteIpBlocks, notRemoteIpBlocks"),
+	ok("spec.rules[].to[].operation", "hosts, notHosts, ports, notPorts, methods, notMethods, paths, notPaths (exact, prefix `x*`, suffix `*x`, `*`; paths without the query); path templates ({*}, {**}) are warned about and matched literally"),
+	ok("spec.rules[].when", "request.headers[name], source.ip, remote.ip, source.namespace, source.principal, request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[name]..., destination.ip, destination.port, connection.sni"),
+}
 
 // requestAuthenticationRules: security.istio.io RequestAuthentication.
 var requestAuthenticationRules = []fieldRule{

@@ -108,6 +108,7 @@ func (p *pusher) pushLocked() {
 
 		RequestAuthentications: p.cfg.RequestAuthentications,
 		JWKS:                   p.jwks,
+		AuthorizationPolicies:  p.cfg.AuthorizationPolicies,
 	}
 	p.cache.NewGeneration()
 	builder := xds.NewBuilder(in)

@@ -54,6 +54,8 @@ type Input struct {
 	// (nil: every jwksUri gets FakeJWKS).
 	RequestAuthentications []config.RequestAuthentication
 	JWKS                   JWKSSource
+	// AuthorizationPolicies become the inbound rbac filters (authz.go).
+	AuthorizationPolicies []config.AuthorizationPolicy
 }
 
 // generator holds one Generate call's inputs and indexes.
@@ -68,6 +70,7 @@ type generator struct {
 	telemetries []config.Telemetry
 	sidecars    []config.Sidecar
 	peerAuths   []config.PeerAuthentication
+	authzs      []config.AuthorizationPolicy
 	trustDom    string
 	// requestAuths and jwksSource configure JWT authentication (authn.go).
 	requestAuths []config.RequestAuthentication
@@ -139,6 +142,7 @@ func newPodGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 		telemetries: in.Telemetries,
 		sidecars:    in.Sidecars,
 		peerAuths:   in.PeerAuthentications,
+		authzs:      in.AuthorizationPolicies,
 		trustDom:    in.TrustDomain,
 
 		requestAuths: in.RequestAuthentications,

@@ -150,6 +150,7 @@ func loadCase(t *testing.T, dir string) (*Input, *registry.Pod, *podsFile) {
 
 		RequestAuthentications: snap.RequestAuthentications,
 		JWKS:                   testJWKS{},
+		AuthorizationPolicies:  snap.AuthorizationPolicies,
 	}
 	for i := range model.Pods {
 		if p := &model.Pods[i]; p.Namespace+"/"+p.Name == pf.Proxy {

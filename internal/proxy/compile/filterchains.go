@@ -31,7 +31,8 @@ func selectsChains(l *listenerv3.Listener) bool {
 }
 
 // compileTCPChains compiles a listener whose filter chains are chosen by
-// filter_chain_match: each chain must be a single tcp_proxy (TLS passes
+// filter_chain_match: each chain must be a tcp_proxy, after network rbac
+// filters if any (TLS passes
 // through; HTTP chains cannot be told apart without terminating TLS).
 // Matching is on server_names, which needs the tls_inspector listener
 // filter.
@@ -107,16 +108,17 @@ func chainMatch(m *listenerv3.FilterChainMatch, port string) ([]string, bool, er
 	return m.GetServerNames(), true, nil
 }
 
-// chainTCPProxy compiles a filter chain that must be one tcp_proxy.
+// chainTCPProxy compiles a filter chain that must be a tcp_proxy after
+// network rbac filters, if any.
 func chainTCPProxy(fc *listenerv3.FilterChain, tel Telemetry) (*listener.TCPProxy, error) {
 	if fc.GetTransportSocket() != nil {
 		return nil, errors.New("transport sockets (TLS) are not supported")
 	}
 	fs := fc.GetFilters()
-	if len(fs) != 1 {
-		return nil, fmt.Errorf("%d network filters: a chain chosen by filter_chain_match must be one tcp_proxy", len(fs))
+	if len(fs) == 0 {
+		return nil, errors.New("no network filters: a chain chosen by filter_chain_match must end with a tcp_proxy")
 	}
-	f, tc := fs[0], fs[0].GetTypedConfig()
+	f, tc := fs[len(fs)-1], fs[len(fs)-1].GetTypedConfig()
 	if f.GetName() != tcpProxyFilter && tc.GetTypeUrl() != tcpProxyType {
 		return nil, fmt.Errorf("network filter %q: a chain chosen by filter_chain_match must be one tcp_proxy", f.GetName())
 	}
@@ -127,7 +129,14 @@ func chainTCPProxy(fc *listenerv3.FilterChain, tel Telemetry) (*listener.TCPProx
 	if err := tc.UnmarshalTo(t); err != nil {
 		return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)
 	}
-	return compileTCPProxy(t, tel)
+	tp, err := compileTCPProxy(t, tel)
+	if err != nil {
+		return nil, err
+	}
+	if tp.Filters, err = networkFilters(fs[:len(fs)-1]); err != nil { // netfilters.go
+		return nil, err
+	}
+	return tp, nil
 }
 
 // compileTCPProxy compiles a tcp_proxy network filter.

@@ -138,12 +138,11 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 	if len(filters) == 0 {
 		return c, errors.New("filter chain has no filters")
 	}
-	if len(filters) > 1 {
-		return c, fmt.Errorf("unsupported network filter %q before the terminal filter", filters[0].GetName())
-	}
 	f := filters[len(filters)-1]
 	tc := f.GetTypedConfig()
 	switch {
+	case len(filters) > 1 && (f.GetName() == hcmFilter || tc.GetTypeUrl() == hcmType):
+		return c, fmt.Errorf("unsupported network filter %q before the http_connection_manager", filters[0].GetName())
 	case f.GetName() == hcmFilter || tc.GetTypeUrl() == hcmType:
 		h := &hcmv3.HttpConnectionManager{}
 		if tc == nil || tc.GetTypeUrl() != hcmType {
@@ -167,6 +166,9 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 			return c, fmt.Errorf("filter %q: %w", f.GetName(), err)
 		}
 		if c.TCP, err = compileTCPProxy(tp, t); err != nil { // filterchains.go
+			return c, err
+		}
+		if c.TCP.Filters, err = networkFilters(filters[:len(filters)-1]); err != nil { // netfilters.go
 			return c, err
 		}
 	default:

@@ -198,33 +198,5 @@ func compileRoute(r *routev3.Route, maxBody uint32) (router.RouteConfig, error) 
 }
 
 func headerMatch(h *routev3.HeaderMatcher) (router.HeaderMatch, error) {
-	hm := router.HeaderMatch{Name: h.GetName(), Invert: h.GetInvertMatch(), MissingAsEmpty: h.GetTreatMissingHeaderAsEmpty()}
-	var err error
-	switch s := h.GetHeaderMatchSpecifier().(type) {
-	case *routev3.HeaderMatcher_StringMatch:
-		hm.String, err = xdsconv.StringMatch(s.StringMatch)
-	case *routev3.HeaderMatcher_PresentMatch:
-		p := s.PresentMatch
-		hm.Present = &p
-	case *routev3.HeaderMatcher_ExactMatch:
-		hm.String = router.StringMatch{Kind: router.Exact, Value: s.ExactMatch}
-	case *routev3.HeaderMatcher_PrefixMatch:
-		hm.String = router.StringMatch{Kind: router.Prefix, Value: s.PrefixMatch}
-	case *routev3.HeaderMatcher_SuffixMatch:
-		hm.String = router.StringMatch{Kind: router.Suffix, Value: s.SuffixMatch}
-	case *routev3.HeaderMatcher_ContainsMatch:
-		hm.String = router.StringMatch{Kind: router.Contains, Value: s.ContainsMatch}
-	case *routev3.HeaderMatcher_SafeRegexMatch:
-		hm.String = router.StringMatch{Kind: router.Regex, Value: s.SafeRegexMatch.GetRegex()}
-	case nil:
-		// No specifier: Envoy matches on presence.
-		p := true
-		hm.Present = &p
-	default:
-		err = fmt.Errorf("unsupported header match %T", s)
-	}
-	if err != nil {
-		return hm, fmt.Errorf("header %q: %w", h.GetName(), err)
-	}
-	return hm, nil
+	return xdsconv.HeaderMatch(h)
 }

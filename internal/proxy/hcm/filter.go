@@ -57,12 +57,14 @@ func (x *Exchange) PerRoute(slot int) any {
 // trailers-only gRPC response with the status mapped to a gRPC code. The
 // flags and details are recorded in Info (and shown in the debug header).
 func (x *Exchange) SendLocalReply(status int, flags Flags, details, body string) {
+	x.st.filterReplyService()
 	x.st.localReply(status, flags, details, body, false)
 }
 
 // SendGRPCStatus answers with a trailers-only gRPC response carrying code
 // and message (HTTP 200), whatever the request's content type.
 func (x *Exchange) SendGRPCStatus(code int, message string, flags Flags, details string) {
+	x.st.filterReplyService()
 	x.st.grpcReply(code, message, flags, details)
 }
 
@@ -89,3 +91,15 @@ func (x *Exchange) SetMetadata(namespace string, v *structpb.Struct) {
 
 // Metadata returns what SetMetadata published under a namespace, or nil.
 func (x *Exchange) Metadata(namespace string) *structpb.Struct { return x.st.meta[namespace] }
+
+// filterReplyService names the destination service of an inbound request
+// a filter answers (the route's cluster's), as the router would have, so
+// that its metrics say which service refused it.
+func (st *reqState) filterReplyService() {
+	if !st.cfg.Inbound || st.route == nil || st.info.Service != "" {
+		return
+	}
+	if c := st.s.opts.Clusters.Get(st.route.Pick().Cluster); c != nil {
+		st.info.Service = c.Config().Service
+	}
+}

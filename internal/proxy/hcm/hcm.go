@@ -187,6 +187,11 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	info.Inbound = cfg.Inbound
 	if cfg.Inbound {
 		connSecurity(r.Context(), info)
+		// Recorded now so that a request a filter answers (rbac) is
+		// attributed to its source too; forwarding removes the header.
+		if v := r.Header[PeerMetadataHeader]; len(v) > 0 {
+			info.PeerMetadata = v[0]
+		}
 	}
 	info.Metrics = cfg.Metrics
 	info.GRPC = isGRPC(r)

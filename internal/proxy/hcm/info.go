@@ -26,9 +26,10 @@ const (
 	UpstreamRetryLimitExceeded                        // URX: retries exhausted (or refused by max_retries)
 	DelayInjected                                     // DI: the fault filter delayed the request
 	FaultInjected                                     // FI: the fault filter aborted the request
+	RBACAccessDenied                                  // RBAC: the rbac filter denied the request
 )
 
-var flagCodes = [...]string{"NR", "NC", "UH", "UF", "UC", "UT", "UR", "DC", "DR", "UO", "URX", "DI", "FI"}
+var flagCodes = [...]string{"NR", "NC", "UH", "UF", "UC", "UT", "UR", "DC", "DR", "UO", "URX", "DI", "FI", "RBAC"}
 
 // String returns the flags as Envoy prints them ("UH,UF"), or "-".
 func (f Flags) String() string {

@@ -8,6 +8,7 @@ package listener
 import (
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
@@ -57,6 +58,31 @@ type TCPProxy struct {
 	HashSourceIP bool
 	// AccessLogs write one entry per connection when it closes.
 	AccessLogs []hcm.AccessLogger
+	// Filters are the network filters before the tcp_proxy, in chain
+	// order (envoy.filters.network.rbac).
+	Filters []ConnFilter
+}
+
+// ConnFilter is a network filter before a tcp_proxy: it sees each
+// connection once, after its mutual TLS and its filter chain's choice and
+// before the upstream is dialled.
+type ConnFilter interface {
+	// OnConnection returns false to close the connection, with the
+	// response flags and details its access log and metrics record.
+	OnConnection(c *ConnInfo) (ok bool, flags hcm.Flags, details string)
+}
+
+// ConnInfo is what network filters see of a downstream connection.
+type ConnInfo struct {
+	Listener string
+	// Source is the peer's address, Dest the connection's original
+	// destination when captured, else its local address.
+	Source, Dest netip.AddrPort
+	// Principal is the client's SPIFFE ID over mutual TLS, else "".
+	Principal string
+	// SNI is the server name of the client's TLS handshake (terminated
+	// mutual TLS, or read by the tls_inspector).
+	SNI string
 }
 
 // WeightedCluster is one entry of tcp_proxy weighted_clusters.

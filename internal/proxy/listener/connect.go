@@ -13,7 +13,8 @@ import (
 // a connection of that listener, proxied by its tcp_proxy. When the filter
 // chain does not depend on the ClientHello, the upstream connection is
 // made first, so that a failure is answered 503 with its flag (UO, UH,
-// UF) instead of 200; otherwise the tunnel is opened and the chain is
+// UF) instead of 200; otherwise (or when the chain has network filters,
+// which see the tunnel first) the tunnel is opened and the chain is
 // chosen by the SNI of the ClientHello sent through it.
 func (b *boundListener) connectTCP(w http.ResponseWriter, r *http.Request, t *Config) {
 	var (
@@ -26,6 +27,9 @@ func (b *boundListener) connectTCP(w http.ResponseWriter, r *http.Request, t *Co
 			b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "no filter chain matches")
 			return
 		}
+	}
+	// Network filters see the tunnel itself: no upstream before them.
+	if rt != nil && len(rt.tcp.Filters) == 0 {
 		var err error
 		if up, err = b.m.dialTCP(rt, remoteAddr(r)); err != nil {
 			b.m.logTCP(t, rt, err)
@@ -53,7 +57,14 @@ func (b *boundListener) connectTCP(w http.ResponseWriter, r *http.Request, t *Co
 	dest := r.Host
 	ok := b.goTracked(down, func() {
 		if up == nil {
-			if rt = b.m.chooseChain(down, t, dest); rt == nil {
+			if rt == nil {
+				if rt = b.m.chooseChain(down, t, dest); rt == nil {
+					return
+				}
+			}
+			if !b.m.filterConn(down, t, rt) {
+				b.m.logTCP(t, rt, errConnDenied)
+				b.m.tcpOpened(t, rt)(0, 0)
 				return
 			}
 			var err error

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -111,7 +112,11 @@ type tunnelConnKey struct{}
 
 func tunnelConnContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tunnelConn); ok {
-		return hcm.WithConnSecurity(context.WithValue(ctx, tunnelConnKey{}, tc), tc)
+		ctx = hcm.WithConnSecurity(context.WithValue(ctx, tunnelConnKey{}, tc), tc)
+		if tc.dst.IsValid() {
+			ctx = hcm.WithConnDestination(ctx, tc.dst)
+		}
+		return ctx
 	}
 	return ctx
 }
@@ -126,12 +131,17 @@ type tunnelConn struct {
 	// (a transparently captured one) instead of a hand-off by port.
 	listener string
 	// peer is the client's SPIFFE ID when the listener terminated mutual
-	// TLS on it.
-	peer string
+	// TLS on it, and sni the server name the client sent.
+	peer, sni string
+	// dst is the original destination of a captured connection.
+	dst netip.AddrPort
 }
 
 // PeerPrincipal implements hcm.ConnSecurity.
 func (c *tunnelConn) PeerPrincipal() (string, bool) { return c.peer, c.peer != "" }
+
+// ServerName implements hcm.ConnSecurity.
+func (c *tunnelConn) ServerName() string { return c.sni }
 
 func newTunnelConn(c net.Conn, br *bufio.Reader, port string) *tunnelConn {
 	tc := &tunnelConn{Conn: c, r: c, port: port}

@@ -95,11 +95,15 @@ type mtlsConn struct {
 	once     sync.Once
 	inner    net.Conn // *tls.Conn or the plaintext connection
 	peer     string
+	sni      string
 	err      error
 }
 
 func (c *mtlsConn) init() error {
-	c.once.Do(func() { c.inner, c.peer, c.err = c.d.accept(c.Conn) })
+	c.once.Do(func() {
+		c.inner, c.peer, c.err = c.d.accept(c.Conn)
+		c.sni = tlsServerName(c.inner)
+	})
 	return c.err
 }
 
@@ -124,6 +128,22 @@ func (c *mtlsConn) PeerPrincipal() (string, bool) {
 		return "", false
 	}
 	return c.peer, true
+}
+
+// ServerName implements hcm.ConnSecurity.
+func (c *mtlsConn) ServerName() string {
+	if c.init() != nil {
+		return ""
+	}
+	return c.sni
+}
+
+// tlsServerName is the SNI of a terminated TLS connection, "" otherwise.
+func tlsServerName(c net.Conn) string {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.ConnectionState().ServerName
+	}
+	return ""
 }
 
 // connSecurity is the HTTP servers' ConnContext: requests see their

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,6 +108,11 @@ func (m *Manager) proxyTCP(down net.Conn, cfg *Config, dest string) {
 		return
 	}
 	rt.peer = peer
+	if !m.filterConn(down, cfg, rt) {
+		m.logTCP(cfg, rt, errConnDenied)
+		m.tcpOpened(cfg, rt)(0, 0)
+		return
+	}
 	up, err := m.dialTCP(rt, down.RemoteAddr())
 	done := m.tcpOpened(cfg, rt)
 	if err != nil {
@@ -180,7 +187,50 @@ func (m *Manager) dialTCP(rt *tcpRoute, src net.Addr) (net.Conn, error) {
 	return up, err
 }
 
-var errClusterNotFound = errors.New("listener: cluster not found")
+var (
+	errClusterNotFound = errors.New("listener: cluster not found")
+	errConnDenied      = errors.New("listener: connection denied by a network filter")
+)
+
+// connDest is a connection's destination: its original destination when
+// captured, else its local address, with the port of a CONNECT target
+// (host:port) when it was tunnelled.
+func connDest(dest string, down net.Conn) netip.AddrPort {
+	if d, err := netip.ParseAddrPort(dest); err == nil {
+		return netip.AddrPortFrom(d.Addr().Unmap(), d.Port())
+	}
+	local, _ := hcm.AddrPortOf(down.LocalAddr())
+	if _, p, err := net.SplitHostPort(dest); err == nil {
+		if port, err := strconv.ParseUint(p, 10, 16); err == nil {
+			return netip.AddrPortFrom(local.Addr(), uint16(port))
+		}
+	}
+	return local
+}
+
+// filterConn runs the chain's network filters; false: a filter refused
+// the connection (its flags and details are in rt).
+func (m *Manager) filterConn(down net.Conn, cfg *Config, rt *tcpRoute) bool {
+	if len(rt.tcp.Filters) == 0 {
+		return true
+	}
+	ci := ConnInfo{Listener: cfg.Name, Principal: rt.peer, SNI: rt.sni}
+	if ci.SNI == "" {
+		ci.SNI = tlsServerName(down)
+	}
+	ci.Source, _ = hcm.AddrPortOf(down.RemoteAddr())
+	ci.Dest = connDest(rt.dest, down)
+	for _, f := range rt.tcp.Filters {
+		if ok, flags, details := f.OnConnection(&ci); !ok {
+			rt.flags, rt.details = flags, details
+			if cl := m.opts.Clusters.Get(rt.tcp.PickCluster()); cl != nil {
+				rt.service = cl.Config().Service
+			}
+			return false
+		}
+	}
+	return true
+}
 
 func (m *Manager) logTCP(cfg *Config, rt *tcpRoute, err error) {
 	m.opts.Log.Debug("tcp proxy: connection refused", "listener", cfg.Name, "flags", rt.flags.String(),

@@ -65,7 +65,7 @@ func (b *boundListener) dispatch(c net.Conn) bool {
 		return false
 	}
 	tc := newTunnelConn(c, br, "")
-	tc.listener, tc.peer = t.Name, peer
+	tc.listener, tc.peer, tc.sni, tc.dst = t.Name, peer, tlsServerName(c), dst
 	tl.push(tc)
 	return true
 }

@@ -315,3 +315,19 @@ func NewStringMatcher(m StringMatch) (*StringMatcher, error) {
 
 // Match reports whether v matches.
 func (s *StringMatcher) Match(v string) bool { return s.m.match(v) }
+
+// HeaderMatcher is a compiled HeaderMatch, for filters that match request
+// headers (rbac). It is immutable.
+type HeaderMatcher struct{ h headerMatcher }
+
+// NewHeaderMatcher compiles a HeaderMatch.
+func NewHeaderMatcher(h HeaderMatch) (*HeaderMatcher, error) {
+	hm, err := compileHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	return &HeaderMatcher{h: hm}, nil
+}
+
+// Match reports whether the request matches.
+func (h *HeaderMatcher) Match(r *http.Request) bool { return h.h.match(r) }

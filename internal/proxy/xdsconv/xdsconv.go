@@ -5,6 +5,7 @@ package xdsconv
 import (
 	"fmt"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
@@ -45,4 +46,39 @@ func StringMatch(m *matcherv3.StringMatcher) (router.StringMatch, error) {
 		return sm, fmt.Errorf("unsupported string match %T", p)
 	}
 	return sm, nil
+}
+
+// HeaderMatch converts a HeaderMatcher (string_match, present_match, the
+// deprecated exact/prefix/suffix/contains/safe_regex forms; no specifier
+// is a presence match, as in Envoy).
+func HeaderMatch(h *routev3.HeaderMatcher) (router.HeaderMatch, error) {
+	hm := router.HeaderMatch{Name: h.GetName(), Invert: h.GetInvertMatch(), MissingAsEmpty: h.GetTreatMissingHeaderAsEmpty()}
+	var err error
+	switch s := h.GetHeaderMatchSpecifier().(type) {
+	case *routev3.HeaderMatcher_StringMatch:
+		hm.String, err = StringMatch(s.StringMatch)
+	case *routev3.HeaderMatcher_PresentMatch:
+		p := s.PresentMatch
+		hm.Present = &p
+	case *routev3.HeaderMatcher_ExactMatch:
+		hm.String = router.StringMatch{Kind: router.Exact, Value: s.ExactMatch}
+	case *routev3.HeaderMatcher_PrefixMatch:
+		hm.String = router.StringMatch{Kind: router.Prefix, Value: s.PrefixMatch}
+	case *routev3.HeaderMatcher_SuffixMatch:
+		hm.String = router.StringMatch{Kind: router.Suffix, Value: s.SuffixMatch}
+	case *routev3.HeaderMatcher_ContainsMatch:
+		hm.String = router.StringMatch{Kind: router.Contains, Value: s.ContainsMatch}
+	case *routev3.HeaderMatcher_SafeRegexMatch:
+		hm.String = router.StringMatch{Kind: router.Regex, Value: s.SafeRegexMatch.GetRegex()}
+	case nil:
+		// No specifier: Envoy matches on presence.
+		p := true
+		hm.Present = &p
+	default:
+		err = fmt.Errorf("unsupported header match %T", s)
+	}
+	if err != nil {
+		return hm, fmt.Errorf("header %q: %w", h.GetName(), err)
+	}
+	return hm, nil
 }

@@ -8,4 +8,5 @@ import (
 	_ "github.com/halyard-mesh/halyard/internal/proxy/filter/fault"
 	_ "github.com/halyard-mesh/halyard/internal/proxy/filter/istioauthn"
 	_ "github.com/halyard-mesh/halyard/internal/proxy/filter/jwtauthn"
+	_ "github.com/halyard-mesh/halyard/internal/proxy/filter/rbac"
 )

@@ -12,7 +12,9 @@
 // forward_payload_header (base64url), and claims are copied into
 // claim_to_headers; the token's header is removed unless forward is set. A
 // request that fails its requirement is answered 401 with Envoy's status
-// text as the body (403 when only the audience is wrong, as Envoy).
+// text as the body, a token whose only fault is its audience too (Envoy
+// answers that one 403; a token not meant for this service is treated as
+// any other invalid token).
 //
 // Tokens are verified with the standard library's crypto (RS256/384/512,
 // PS256/384/512, ES256/384/512, EdDSA) and keys parsed by internal/jwk
@@ -116,13 +118,10 @@ func (c *Config) match(path string) *requirement {
 	return nil
 }
 
-// reject answers as Envoy: 401 (403 for a disallowed audience), the
-// status text as the body, and a WWW-Authenticate challenge.
+// reject answers 401, the status text as the body, and a WWW-Authenticate
+// challenge.
 func (f *Filter) reject(x *hcm.Exchange, st Status) {
 	code := http.StatusUnauthorized
-	if st == AudienceNotAllowed {
-		code = http.StatusForbidden
-	}
 	r := x.Request
 	x.ResponseHeader().Set("Www-Authenticate", `Bearer realm="http://`+r.Host+r.URL.Path+`", error="invalid_token"`)
 	body := st.String()

@@ -123,7 +123,7 @@ func TestRejects(t *testing.T) {
 		{"not yet valid", rs.Sign(claims(map[string]any{"nbf": now.Add(61 * time.Second).Unix()}), nil), "Jwt not yet valid", 401},
 		{"wrong issuer", rs.Sign(claims(map[string]any{"iss": "https://evil.example"}), nil), "Jwt issuer is not configured", 401},
 		{"no issuer", rs.Sign(claims(map[string]any{"iss": nil}), nil), "Jwt issuer is not configured", 401},
-		{"wrong audience", rs.Sign(claims(map[string]any{"aud": "other"}), nil), "Audiences in Jwt are not allowed", 403},
+		{"wrong audience", rs.Sign(claims(map[string]any{"aud": "other"}), nil), "Audiences in Jwt are not allowed", 401},
 		{"bad signature", hdr + "." + pay + "." + b64("not a signature at all, but long enough"), "Jwt verification fails", 401},
 		{"payload swapped", hdr + "." + b64(`{"iss":"`+issuer+`","sub":"admin","aud":"bookinfo"}`) + "." + sig, "Jwt verification fails", 401},
 		{"unknown kid", rs.Sign(claims(nil), map[string]any{"kid": "nope"}), "Jwks doesn't have key to match kid or alg from Jwt", 401},
