@@ -84,7 +84,7 @@ func TestEveryQueryReturnsData(t *testing.T) {
 		t.Cleanup(s.Close)
 		app, version, _ := strings.Cut(workload, "-")
 		st.Pods = append(st.Pods, local.PodState{Name: workload + "-0", Namespace: "default", Workload: workload,
-			AdminAddress: s.Addr(), Labels: map[string]string{"app": app, "version": version}})
+			AdminAddress: s.Addr(), StatsAddress: s.Addr(), Labels: map[string]string{"app": app, "version": version}})
 	}
 	if err := localmesh.WritePrometheusTargets(dir, st); err != nil {
 		t.Fatal(err)

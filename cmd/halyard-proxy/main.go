@@ -8,7 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -59,7 +59,9 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("halyard-proxy", flag.ContinueOnError)
 	xdsAddr := fs.String("xds-address", "127.0.0.1:15010", "address of the ADS server (insecure gRPC)")
 	nodeID := fs.String("node-id", "", "xDS node id: sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local")
-	adminAddr := fs.String("admin-address", "127.0.0.1:15021", "address of the admin endpoints (/healthz/ready, /config_dump)")
+	adminAddr := fs.String("admin-address", "127.0.0.1:15000", "address of the admin endpoints (/healthz/ready, /config_dump, /stats/prometheus, /debug/tap)")
+	statsAddr := fs.String("stats-address", "0.0.0.0:15090", "address of Istio's stats port (/stats/prometheus); empty turns it off")
+	healthAddr := fs.String("health-address", "0.0.0.0:15021", "address of Istio's health port (/healthz/ready); empty turns it off")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	drain := fs.Duration("drain-timeout", 5*time.Second, "how long removed listeners drain in-flight requests")
 	concurrency := fs.Int("concurrency", 1, "worker threads (GOMAXPROCS); 0 uses every core")
@@ -120,9 +122,13 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	adminLn, err := net.Listen("tcp", *adminAddr)
+	eps, err := listenEndpoints([][2]string{{"admin", *adminAddr}, {"stats", *statsAddr}, {"health", *healthAddr}})
 	if err != nil {
-		return fmt.Errorf("admin: %w", err)
+		return err
+	}
+	if eps[0].ln == nil {
+		closeEndpoints(eps)
+		return errors.New("--admin-address is required")
 	}
 	self := stats.SelfFromMetadata(md)
 	var secrets compile.Secrets // the SDS secrets default and ROOTCA
@@ -139,12 +145,14 @@ func run(args []string) error {
 			metrics.ObserveHTTP(info)
 			taps.Publish(info)
 		}})
-	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr, "admin", adminLn.Addr().String())
+	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr,
+		"admin", eps[0].addr(), "stats", eps[1].addr(), "health", eps[2].addr())
 
-	adminErr := make(chan error, 1)
-	go func() {
-		adminErr <- admin.Serve(ctx, adminLn, withCerts(withProfiling(admin.HandlerWith(p, admin.Telemetry{Metrics: metrics, Tap: taps})), id), log)
-	}()
+	endpointsErr := serveEndpoints(ctx, eps, []http.Handler{
+		withCerts(withProfiling(admin.HandlerWith(p, admin.Telemetry{Metrics: metrics, Tap: taps})), id),
+		admin.StatsHandler(metrics),
+		admin.HealthHandler(p),
+	}, log)
 	idDone := make(chan struct{})
 	go func() {
 		defer close(idDone)
@@ -155,8 +163,8 @@ func run(args []string) error {
 	runErr := p.Run(ctx)
 	stop()
 	<-idDone
-	if err := <-adminErr; err != nil && runErr == nil {
-		runErr = fmt.Errorf("admin: %w", err)
+	if err := <-endpointsErr; err != nil && runErr == nil {
+		runErr = err
 	}
 	log.Info("halyard-proxy stopped")
 	return runErr

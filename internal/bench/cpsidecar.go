@@ -18,7 +18,8 @@ func (h *harness) startScaleSidecar(xds, nodeID string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	argv := []string{h.tools.Proxy, "--xds-address", xds, "--node-id", nodeID, "--admin-address", admin, "--log-level", "warn"}
+	argv := []string{h.tools.Proxy, "--xds-address", xds, "--node-id", nodeID, "--admin-address", admin,
+		"--stats-address", "", "--health-address", "", "--log-level", "warn"}
 	return startProc("scale-sidecar", argv, os.Environ(), h.work, filepath.Join(h.logs, "scale-sidecar.log"))
 }
 

@@ -48,7 +48,7 @@ func TestReferenceMirrorsTheSupportCheck(t *testing.T) {
 		"| `spec.http[].route[].weight` | supported: relative weights, as in Istio: they need not add up to 100 |",
 		"| `spec.http[].retries` | supported: Istio's default policy when not set (2 retries); attempts: 0 turns retries off |",
 		"| `spec.http[].delegate` | not yet supported |",
-		"| `spec.trafficPolicy.tls.sni` | not yet supported |",
+		"| `spec.trafficPolicy.tls.caCrl` | not yet supported |",
 		"| `spec.mtls.mode` | supported: STRICT: mutual TLS only; PERMISSIVE (the default): mutual TLS and plaintext on the same port; DISABLE: plaintext only; UNSET inherits |",
 		"| `spec.template.spec.containers[].resources` | no effect locally |",
 		"| `spec.template.spec.containers[].env[].valueFrom` | not yet supported |",

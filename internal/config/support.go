@@ -232,7 +232,14 @@ func policyRules(prefix, note string) []fieldRule {
 		ok(od + "interval"), ok(od + "baseEjectionTime"), ok(od + "maxEjectionPercent"),
 		ok(od+"minHealthPercent", "panic threshold; 0 (panic mode off) when not set, as in Istio"),
 		ok(od + "splitExternalLocalOriginErrors"), ok(od + "consecutiveLocalOriginFailures"),
-		ok(prefix+"tls.mode", "ISTIO_MUTUAL (the default with sidecars: auto mutual TLS) or DISABLE (plaintext); SIMPLE and MUTUAL are not supported and leave the cluster plaintext"),
+		ok(prefix+"tls.mode", "ISTIO_MUTUAL (the default with sidecars: auto mutual TLS), DISABLE (plaintext), SIMPLE (TLS origination) or MUTUAL (TLS origination with a client certificate); SIMPLE and MUTUAL replace auto mutual TLS"),
+		ok(prefix+"tls.caCertificates", "a file on the proxy's machine; the system's roots when not set"),
+		ok(prefix+"tls.clientCertificate", "a file on the proxy's machine; required with MUTUAL"),
+		ok(prefix+"tls.privateKey", "a file on the proxy's machine; required with MUTUAL"),
+		ok(prefix+"tls.sni", "the service's host when not set"),
+		ok(prefix+"tls.subjectAltNames", "the ServiceEntry's subjectAltNames when not set; with neither (and no sni), the server must be valid for the service's host"),
+		ok(prefix + "tls.insecureSkipVerify"),
+		{path: prefix + "tls.credentialName", status: ignoredLocally, note: "a Kubernetes secret: use the file fields"},
 	}
 }
 
@@ -243,6 +250,7 @@ var serviceEntryRules = []fieldRule{
 	ok("spec.endpoints[].ports"), ok("spec.endpoints[].labels"),
 	ok("spec.resolution", "STATIC and NONE; DNS and DNS_ROUND_ROBIN are warned as not yet supported"),
 	ok("spec.location"),
+	ok("spec.subjectAltNames", "the SANs a DestinationRule's SIMPLE or MUTUAL tls verifies when it lists none"),
 }
 
 func concat(lists ...[]fieldRule) []fieldRule {

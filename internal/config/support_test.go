@@ -58,7 +58,7 @@ spec:
       localityLbSetting: {enabled: true}
     connectionPool:
       tcp: {maxConnections: 10, maxConnectionDuration: 1h}
-    tls: {mode: ISTIO_MUTUAL, sni: reviews}
+    tls: {mode: SIMPLE, caCrl: /etc/crl.pem}
   subsets:
   - name: v1
     labels: {version: v1}
@@ -69,7 +69,7 @@ spec:
 `, want: []string{
 			`t.yaml:21: warning: DestinationRule/default/reviews: spec.trafficPolicy.loadBalancer.localityLbSetting: field not yet supported; ignored`,
 			`t.yaml:23: warning: DestinationRule/default/reviews: spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration: field not yet supported; ignored`,
-			`t.yaml:24: warning: DestinationRule/default/reviews: spec.trafficPolicy.tls.sni: field not yet supported; ignored`,
+			`t.yaml:24: warning: DestinationRule/default/reviews: spec.trafficPolicy.tls.caCrl: field not yet supported; ignored`,
 			`t.yaml:31: warning: DestinationRule/default/reviews: spec.subsets[0].trafficPolicy.loadBalancer.warmupDurationSecs: field not yet supported; ignored`,
 		}},
 		{name: "Kubernetes fields with no effect locally; empty and null values are not set", in: `

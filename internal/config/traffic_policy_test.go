@@ -13,8 +13,8 @@ spec:
   host: reviews
 `
 
-// TestValidateTrafficPolicy: invalid load balancer, connection pool and
-// outlier detection settings are errors with their field path, at top
+// TestValidateTrafficPolicy: invalid load balancer, connection pool,
+// outlier detection and tls settings are errors with their field path, at top
 // level, in port-level settings and in subsets.
 func TestValidateTrafficPolicy(t *testing.T) {
 	runDiagCases(t, []diagCase{
@@ -86,6 +86,28 @@ func TestValidateTrafficPolicy(t *testing.T) {
 			`t.yaml:23: DestinationRule/default/r: spec.trafficPolicy.outlierDetection.baseEjectionTime: duration 1.0005s: only millisecond precision is supported`,
 			`t.yaml:24: DestinationRule/default/r: spec.trafficPolicy.outlierDetection.maxEjectionPercent: percentage 101 must be in the range 0..100`,
 			`t.yaml:25: DestinationRule/default/r: spec.trafficPolicy.outlierDetection.minHealthPercent: percentage -1 must be in the range 0..100`,
+		}},
+		{name: "client tls", in: drHead + `
+  trafficPolicy:
+    tls: {mode: MUTUAL, caCertificates: /ca.pem}
+    portLevelSettings:
+    - port: {number: 9080}
+      tls: {mode: SIMPLE, caCertificates: /ca.pem, insecureSkipVerify: true}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      tls: {mode: MUTUAL, clientCertificate: /c.pem, privateKey: /k.pem, subjectAltNames: [a], insecureSkipVerify: true}
+  - name: v2
+    labels: {version: v2}
+    trafficPolicy:
+      tls: {mode: MUTUAL, clientCertificate: /c.pem, privateKey: /k.pem, credentialName: c}
+`, want: []string{
+			`t.yaml:20: DestinationRule/default/r: spec.trafficPolicy.tls.clientCertificate: client certificate required for mutual tls`,
+			`t.yaml:20: DestinationRule/default/r: spec.trafficPolicy.tls.privateKey: private key required for mutual tls`,
+			`t.yaml:23: DestinationRule/default/r: spec.trafficPolicy.portLevelSettings[0].tls.insecureSkipVerify: cannot specify caCertificates, credentialName or subjectAltNames when insecureSkipVerify is true`,
+			`t.yaml:28: DestinationRule/default/r: spec.subsets[0].trafficPolicy.tls.insecureSkipVerify: cannot specify caCertificates or subjectAltNames when insecureSkipVerify is true`,
+			`t.yaml:32: warning: DestinationRule/default/r: spec.subsets[1].trafficPolicy.tls.credentialName: field has no effect when running locally; ignored`,
 		}},
 	})
 }

@@ -9,11 +9,12 @@ import (
 
 // validatePolicyParts applies Istio's checks of a traffic policy's
 // components (validateLoadBalancer, validateConnectionPool,
-// validateOutlierDetection) and of its port-level settings.
+// validateOutlierDetection, validateTLS) and of its port-level settings.
 func validatePolicyParts(c *docCtx, p string, tp *networking.TrafficPolicy) {
 	validateLoadBalancer(c, p+".loadBalancer", tp.LoadBalancer)
 	validateConnectionPool(c, p+".connectionPool", tp.ConnectionPool)
 	validateOutlierDetection(c, p+".outlierDetection", tp.OutlierDetection)
+	validateClientTLS(c, p+".tls", tp.Tls)
 	for i, pl := range tp.PortLevelSettings {
 		pp := fmt.Sprintf("%s.portLevelSettings[%d]", p, i)
 		if pl.GetPort() == nil {
@@ -27,6 +28,7 @@ func validatePolicyParts(c *docCtx, p string, tp *networking.TrafficPolicy) {
 		validateLoadBalancer(c, pp+".loadBalancer", pl.GetLoadBalancer())
 		validateConnectionPool(c, pp+".connectionPool", pl.GetConnectionPool())
 		validateOutlierDetection(c, pp+".outlierDetection", pl.GetOutlierDetection())
+		validateClientTLS(c, pp+".tls", pl.GetTls())
 	}
 }
 
@@ -119,4 +121,30 @@ func validateOutlierDetection(c *docCtx, p string, od *networking.OutlierDetecti
 	}
 	checkPercent(c, p+".maxEjectionPercent", od.MaxEjectionPercent)
 	checkPercent(c, p+".minHealthPercent", od.MinHealthPercent)
+}
+
+// validateClientTLS is Istio's validateTLS of a DestinationRule's tls.
+// credentialName (a Kubernetes secret) has no effect locally, so MUTUAL
+// always needs its certificate and key files.
+func validateClientTLS(c *docCtx, p string, t *networking.ClientTLSSettings) {
+	if t == nil {
+		return
+	}
+	mode := t.GetMode()
+	if t.GetInsecureSkipVerify().GetValue() {
+		switch {
+		case mode == networking.ClientTLSSettings_SIMPLE && (t.CaCertificates != "" || t.CredentialName != "" || len(t.SubjectAltNames) > 0):
+			c.errorf(p+".insecureSkipVerify", "cannot specify caCertificates, credentialName or subjectAltNames when insecureSkipVerify is true")
+		case mode == networking.ClientTLSSettings_MUTUAL && (t.CaCertificates != "" || len(t.SubjectAltNames) > 0):
+			c.errorf(p+".insecureSkipVerify", "cannot specify caCertificates or subjectAltNames when insecureSkipVerify is true")
+		}
+	}
+	if mode == networking.ClientTLSSettings_MUTUAL {
+		if t.ClientCertificate == "" {
+			c.errorf(p+".clientCertificate", "client certificate required for mutual tls")
+		}
+		if t.PrivateKey == "" {
+			c.errorf(p+".privateKey", "private key required for mutual tls")
+		}
+	}
 }

@@ -75,7 +75,7 @@ func (r *Runner) newPod(spec podSpec) (*pod, error) {
 	}
 	if spec.Sidecar {
 		p.procs = append(p.procs, r.sidecarProc(p))
-		p.probes = append(p.probes, httpProbe("http://"+p.status.AdminAddress+"/healthz/ready"))
+		p.probes = append(p.probes, httpProbe("http://"+p.status.HealthAddress+"/healthz/ready"))
 	}
 	if r.opts.Transparent != nil {
 		for i := range p.procs {
@@ -105,8 +105,10 @@ func (r *Runner) podAddresses(p *pod) error {
 		if p.status.OutboundAddress, err = r.ports.next(); err != nil {
 			return err
 		}
-		if p.status.AdminAddress, err = r.ports.next(); err != nil {
-			return err
+		for _, a := range []*string{&p.status.AdminAddress, &p.status.StatsAddress, &p.status.HealthAddress} {
+			if *a, err = r.ports.next(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -196,6 +198,8 @@ func (r *Runner) sidecarProc(p *pod) procSpec {
 		"--xds-address", r.opts.XDSAddress,
 		"--node-id", p.status.ProxyID,
 		"--admin-address", p.status.AdminAddress,
+		"--stats-address", p.status.StatsAddress,
+		"--health-address", p.status.HealthAddress,
 		"--metadata", "NAMESPACE=" + p.spec.Namespace,
 		"--metadata", "SERVICE_ACCOUNT=" + p.spec.ServiceAccount,
 		"--metadata", "WORKLOAD_NAME=" + p.spec.Workload,

@@ -37,6 +37,10 @@ type PodState struct {
 	Labels          map[string]string `json:"labels,omitempty"`
 	OutboundAddress string            `json:"outboundAddress,omitempty"`
 	AdminAddress    string            `json:"adminAddress,omitempty"`
+	// StatsAddress serves /stats/prometheus (Istio's 15090) and
+	// HealthAddress /healthz/ready (Istio's 15021).
+	StatsAddress  string `json:"statsAddress,omitempty"`
+	HealthAddress string `json:"healthAddress,omitempty"`
 	// IP, Netns, HostsFile and ResolvFile: the pod's address, network
 	// namespace, hosts file and resolv.conf in transparent mode.
 	IP         string `json:"ip,omitempty"`

@@ -36,8 +36,10 @@ type Transparent struct {
 
 // Well-known sidecar ports inside a pod (Istio's).
 const (
-	sidecarAdminPort = 15000
-	defaultAppPort   = 8080 // PORT for a container without ports
+	sidecarAdminPort  = 15000
+	sidecarStatsPort  = 15090
+	sidecarHealthPort = 15021
+	defaultAppPort    = 8080 // PORT for a container without ports
 )
 
 // vipTable hands out service virtual IPs, stable for a run.
@@ -154,7 +156,7 @@ func podNamespaces(specs []podSpec) []string {
 // capture; it fills in the pod's address and the sidecar's.
 func (r *Runner) setupPodNetwork(p *pod) error {
 	tr := r.opts.Transparent
-	rules, err := capture.Defaults(sidecarAdminPort).WithAnnotations(p.spec.Annotations)
+	rules, err := capture.Defaults(sidecarAdminPort, sidecarStatsPort, sidecarHealthPort).WithAnnotations(p.spec.Annotations)
 	if err != nil {
 		return fmt.Errorf("local: pod %s: %w", p.spec.key(), err)
 	}
@@ -168,6 +170,8 @@ func (r *Runner) setupPodNetwork(p *pod) error {
 		return nil
 	}
 	p.status.AdminAddress = net.JoinHostPort(p.status.IP, strconv.Itoa(sidecarAdminPort))
+	p.status.StatsAddress = net.JoinHostPort(p.status.IP, strconv.Itoa(sidecarStatsPort))
+	p.status.HealthAddress = net.JoinHostPort(p.status.IP, strconv.Itoa(sidecarHealthPort))
 	f, err := os.Open(np.Path)
 	if err != nil {
 		return fmt.Errorf("local: pod %s: %w", p.spec.key(), err)

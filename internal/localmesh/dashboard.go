@@ -22,14 +22,14 @@ func (m *mesh) startDashboard(ctx context.Context, bg *sync.WaitGroup) {
 	bg.Go(func() { scraper.Run(ctx) })
 }
 
-// sidecars are the scrape targets: every pod's sidecar admin address.
+// sidecars are the scrape targets: every pod's sidecar stats port.
 func (m *mesh) sidecars() []meshmetrics.Target {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []meshmetrics.Target
 	for _, p := range m.state.Pods {
-		if p.AdminAddress != "" {
-			out = append(out, meshmetrics.Target{Name: p.Namespace + "/" + p.Name, Address: p.AdminAddress})
+		if p.StatsAddress != "" {
+			out = append(out, meshmetrics.Target{Name: p.Namespace + "/" + p.Name, Address: p.StatsAddress})
 		}
 	}
 	return out

@@ -293,7 +293,8 @@ func (m *mesh) podStates() ([]local.PodState, bool) {
 	for i, p := range pods {
 		out = append(out, local.PodState{
 			Name: p.Name, Namespace: p.Namespace, Workload: p.Workload, Labels: p.Labels,
-			OutboundAddress: p.OutboundAddress, AdminAddress: p.AdminAddress, Ready: p.Ready, PIDs: pids[i],
+			OutboundAddress: p.OutboundAddress, AdminAddress: p.AdminAddress, StatsAddress: p.StatsAddress,
+			HealthAddress: p.HealthAddress, Ready: p.Ready, PIDs: pids[i],
 			IP: p.IP, Netns: r.NetnsPath(p.Namespace + "/" + p.Name),
 			HostsFile: r.HostsFile(p.Namespace), ResolvFile: r.ResolvFile(p.Namespace),
 		})

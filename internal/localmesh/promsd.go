@@ -20,14 +20,15 @@ type targetGroup struct {
 }
 
 // prometheusTargets lists the control plane's /metrics and every sidecar's
-// /stats/prometheus, one group per pod so each carries its pod's labels.
+// /stats/prometheus on its stats port (Istio's 15090), one group per pod
+// so each carries its pod's labels.
 func prometheusTargets(st *local.State) []targetGroup {
 	groups := []targetGroup{{
 		Targets: []string{st.AdminAddress},
 		Labels:  map[string]string{"job": "halyard-controlplane", "__metrics_path__": "/metrics"},
 	}}
 	for _, p := range st.Pods {
-		if p.AdminAddress == "" {
+		if p.StatsAddress == "" {
 			continue
 		}
 		labels := map[string]string{
@@ -39,7 +40,7 @@ func prometheusTargets(st *local.State) []targetGroup {
 				labels[k] = v
 			}
 		}
-		groups = append(groups, targetGroup{Targets: []string{p.AdminAddress}, Labels: labels})
+		groups = append(groups, targetGroup{Targets: []string{p.StatsAddress}, Labels: labels})
 	}
 	return groups
 }

@@ -13,6 +13,7 @@ func TestPrometheusTargetsFile(t *testing.T) {
 	dir := t.TempDir()
 	st := &local.State{AdminAddress: "127.0.0.1:15014", Pods: []local.PodState{
 		{Name: "reviews-v2-0", Namespace: "default", Workload: "reviews-v2", AdminAddress: "127.0.0.1:40001",
+			StatsAddress: "127.0.0.1:40002", HealthAddress: "127.0.0.1:40003",
 			Labels: map[string]string{"app": "reviews", "version": "v2"}},
 		{Name: "no-sidecar-0", Namespace: "default", Workload: "no-sidecar"},
 	}}
@@ -36,7 +37,7 @@ func TestPrometheusTargetsFile(t *testing.T) {
 	}
 	want := map[string]string{"job": "halyard-sidecars", "__metrics_path__": "/stats/prometheus",
 		"namespace": "default", "pod": "reviews-v2-0", "workload": "reviews-v2", "app": "reviews", "version": "v2"}
-	if sc.Targets[0] != "127.0.0.1:40001" || len(sc.Labels) != len(want) {
+	if sc.Targets[0] != "127.0.0.1:40002" || len(sc.Labels) != len(want) { // the stats port
 		t.Errorf("sidecar group: %+v", sc)
 	}
 	for k, v := range want {

@@ -254,10 +254,11 @@ func fromServiceEntry(se config.ServiceEntry) []*Service {
 	var out []*Service
 	for _, host := range se.Spec.Hosts {
 		svc := &Service{
-			Hostname:     host,
-			Name:         host,
-			Namespace:    se.Namespace,
-			MeshExternal: se.Spec.Location != networking.ServiceEntry_MESH_INTERNAL,
+			Hostname:        host,
+			Name:            host,
+			Namespace:       se.Namespace,
+			MeshExternal:    se.Spec.Location != networking.ServiceEntry_MESH_INTERNAL,
+			SubjectAltNames: se.Spec.SubjectAltNames,
 		}
 		for _, p := range se.Spec.Ports {
 			tp := ""

@@ -49,6 +49,9 @@ type Service struct {
 	Selector        map[string]string
 	MeshExternal    bool
 	StaticEndpoints []StaticEndpoint
+	// SubjectAltNames are a ServiceEntry's subjectAltNames: the identities
+	// its endpoints' certificates carry.
+	SubjectAltNames []string
 }
 
 // Port returns the service port with that number, or false.
@@ -86,8 +89,12 @@ type Pod struct {
 	// OutboundAddress is where the sidecar accepts the application's
 	// outbound traffic in explicit mode (HTTP_PROXY); "" when not used.
 	OutboundAddress string
-	// AdminAddress is the sidecar's admin and health endpoint.
-	AdminAddress string
+	// AdminAddress is the sidecar's admin endpoint; StatsAddress and
+	// HealthAddress are Istio's stats (15090, /stats/prometheus) and
+	// health (15021, /healthz/ready) ports.
+	AdminAddress  string
+	StatsAddress  string
+	HealthAddress string
 	// IP is the pod's own address in transparent mode (its network
 	// namespace's eth0): its TCP is captured into the sidecar, and its
 	// ports' InboundAddress are IP:containerPort. Empty in explicit mode.

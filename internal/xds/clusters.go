@@ -87,10 +87,12 @@ func (g *generator) sharedClusters() []types.Resource {
 	for i := range g.outbound {
 		c := &g.outbound[i]
 		oc := buildOutboundCluster(c)
-		if c.eds() && autoMTLS(c.policy) { // mtls.go
-			pool := c.policy.GetConnectionPool()
-			oc.TransportSocketMatches = transportSocketMatches(g.serviceSANs(c.svc, c.port.Port), c.port.Protocol,
-				upstreamHTTP2(c.port.Protocol, pool, true))
+		h2 := upstreamHTTP2(c.port.Protocol, c.policy.GetConnectionPool(), true)
+		switch {
+		case originatesTLS(c.policy): // origination.go
+			oc.TransportSocket = originationSocket(c.policy.GetTls(), c.svc, h2 && c.port.Protocol.IsHTTP())
+		case c.eds() && autoMTLS(c.policy): // mtls.go
+			oc.TransportSocketMatches = transportSocketMatches(g.serviceSANs(c.svc, c.port.Port), c.port.Protocol, h2)
 		}
 		out = append(out, oc)
 	}

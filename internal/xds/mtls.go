@@ -64,8 +64,7 @@ func tlsMetadata(md *core.Metadata) *core.Metadata {
 
 // autoMTLS reports whether an outbound cluster gets Istio's auto mTLS: its
 // DestinationRule leaves tls unset or says ISTIO_MUTUAL. DISABLE turns it
-// off; SIMPLE and MUTUAL (origination with your own certificates) are not
-// supported and leave the cluster plaintext.
+// off; SIMPLE and MUTUAL replace it with TLS origination (origination.go).
 func autoMTLS(p *networking.TrafficPolicy) bool {
 	t := p.GetTls()
 	return t == nil || t.GetMode() == networking.ClientTLSSettings_ISTIO_MUTUAL

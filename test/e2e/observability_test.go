@@ -20,6 +20,7 @@ import (
 
 	"github.com/halyard-mesh/halyard/dashboards"
 	"github.com/halyard-mesh/halyard/internal/dashboard/headless"
+	"github.com/halyard-mesh/halyard/internal/local"
 	"github.com/halyard-mesh/halyard/internal/localmesh"
 	"github.com/halyard-mesh/halyard/internal/promtest"
 )
@@ -42,8 +43,8 @@ func TestObservability(t *testing.T) {
 			sidecars++
 		}
 	}
-	if !sidecarServes(t, m, "/stats/prometheus") {
-		t.Fatal("the sidecars do not serve /stats/prometheus")
+	if !sidecarServes(t, m, func(p local.PodState) string { return p.StatsAddress }, "/stats/prometheus") {
+		t.Fatal("the sidecars do not serve /stats/prometheus on their stats port")
 	}
 
 	t.Run("control plane metrics", func(t *testing.T) {
@@ -71,7 +72,7 @@ func TestObservability(t *testing.T) {
 	})
 
 	t.Run("tap", func(t *testing.T) {
-		if !sidecarServes(t, m, "/debug/tap?path=/nothing") {
+		if !sidecarServes(t, m, func(p local.PodState) string { return p.AdminAddress }, "/debug/tap?path=/nothing") {
 			t.Fatal("the sidecars do not serve /debug/tap")
 		}
 		checkTap(t, m)
@@ -123,8 +124,9 @@ func sendTCP(t *testing.T, m *mesh, target string, n int) {
 	}
 }
 
-// sidecarServes reports whether the first sidecar answers path with 200.
-func sidecarServes(t *testing.T, m *mesh, path string) bool {
+// sidecarServes reports whether the first sidecar answers path with 200
+// at the address addr picks (admin, stats or health).
+func sidecarServes(t *testing.T, m *mesh, addr func(local.PodState) string, path string) bool {
 	t.Helper()
 	for _, p := range m.state.Pods {
 		if p.AdminAddress == "" {
@@ -132,7 +134,7 @@ func sidecarServes(t *testing.T, m *mesh, path string) bool {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.AdminAddress+path, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr(p)+path, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false

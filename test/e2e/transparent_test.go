@@ -175,6 +175,22 @@ func TestTransparentCurlFollowsVirtualService(t *testing.T) {
 			t.Errorf("curl http://%s:9080/: %q, %v", host, out, err)
 		}
 	}
+	// Istio's stats and health ports answer on every pod's IP, from the host.
+	for _, p := range m.state.Pods {
+		if p.AdminAddress == "" {
+			continue
+		}
+		if p.StatsAddress != p.IP+":15090" || p.HealthAddress != p.IP+":15021" {
+			t.Errorf("pod %s: stats %s, health %s; want %s:15090 and %s:15021", p.Name, p.StatsAddress, p.HealthAddress, p.IP, p.IP)
+			continue
+		}
+		if code, body := fetch(t, "http://"+p.HealthAddress+"/healthz/ready"); code != 200 || body != "LIVE\n" {
+			t.Errorf("pod %s health port: %d %q", p.Name, code, body)
+		}
+		if code, body := fetch(t, "http://"+p.StatsAddress+"/stats/prometheus"); code != 200 || !strings.Contains(body, "istio_") {
+			t.Errorf("pod %s stats port: %d, %d bytes", p.Name, code, len(body))
+		}
+	}
 }
 
 // tcpEchoEnv makes the test binary a raw TCP server on $PORT: it writes

@@ -1,6 +1,7 @@
-// Package admin serves the proxy's admin HTTP endpoints: readiness
-// (/healthz/ready, alias /ready), /config_dump, and, when given,
-// /stats/prometheus and /debug/tap.
+// Package admin serves the proxy's HTTP endpoints: on the admin address
+// readiness (/healthz/ready, alias /ready), /config_dump, and, when
+// given, /stats/prometheus and /debug/tap; Istio's stats port (15090:
+// /stats/prometheus only) and health port (15021: /healthz/ready only).
 package admin
 
 import (
@@ -14,11 +15,16 @@ import (
 	"time"
 )
 
-// Source is what the admin endpoints report on.
-type Source interface {
+// Readiness is what the health endpoint reports on.
+type Readiness interface {
 	// Ready reports whether the first LDS/CDS/RDS/EDS were applied and the
 	// listeners are bound.
 	Ready() bool
+}
+
+// Source is what the admin endpoints report on.
+type Source interface {
+	Readiness
 	// ConfigDump writes the current xDS resources, with versions, as JSON.
 	ConfigDump(w io.Writer) error
 }
@@ -43,30 +49,13 @@ func Handler(src Source) http.Handler { return HandlerWith(src, Telemetry{}) }
 func HandlerWith(src Source, t Telemetry) http.Handler {
 	mux := http.NewServeMux()
 	if t.Metrics != nil {
-		mux.HandleFunc("GET /stats/prometheus", func(w http.ResponseWriter, _ *http.Request) {
-			var buf bytes.Buffer
-			if err := t.Metrics.WritePrometheus(&buf); err != nil {
-				http.Error(w, "admin: stats: "+err.Error(), http.StatusInternalServerError)
-				return
-			}
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-			_, _ = w.Write(buf.Bytes())
-		})
+		mux.Handle("GET /stats/prometheus", prometheus(t.Metrics))
 	}
 	if t.Tap != nil {
 		mux.Handle("GET /debug/tap", t.Tap)
 	}
-	ready := func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		if src.Ready() {
-			_, _ = io.WriteString(w, "LIVE\n")
-			return
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, "PRE_INITIALIZING\n")
-	}
-	mux.HandleFunc("GET /healthz/ready", ready)
-	mux.HandleFunc("GET /ready", ready)
+	mux.Handle("GET /healthz/ready", ready(src))
+	mux.Handle("GET /ready", ready(src))
 	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, _ *http.Request) {
 		var buf bytes.Buffer
 		if err := src.ConfigDump(&buf); err != nil {
@@ -77,6 +66,45 @@ func HandlerWith(src Source, t Telemetry) http.Handler {
 		_, _ = w.Write(buf.Bytes())
 	})
 	return mux
+}
+
+// StatsHandler serves Istio's stats port: /stats/prometheus only.
+func StatsHandler(m Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /stats/prometheus", prometheus(m))
+	return mux
+}
+
+// HealthHandler serves Istio's health port: /healthz/ready only, 200 once
+// the first configuration is applied, 503 before.
+func HealthHandler(r Readiness) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz/ready", ready(r))
+	return mux
+}
+
+func prometheus(m Metrics) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		var buf bytes.Buffer
+		if err := m.WritePrometheus(&buf); err != nil {
+			http.Error(w, "admin: stats: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+func ready(r Readiness) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if r.Ready() {
+			_, _ = io.WriteString(w, "LIVE\n")
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "PRE_INITIALIZING\n")
+	}
 }
 
 // Serve serves h on ln until ctx is done, then shuts the server down.

@@ -1,7 +1,10 @@
 package admin
 
 import (
+	"context"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -74,6 +77,56 @@ func TestTelemetryEndpoints(t *testing.T) {
 	for _, p := range []string{"/stats/prometheus", "/debug/tap"} {
 		if rec := get(plain, p); rec.Code != 404 {
 			t.Errorf("%s without telemetry: %d", p, rec.Code)
+		}
+	}
+}
+
+// TestStatsAndHealthPorts: the stats port serves only /stats/prometheus,
+// the health port only /healthz/ready (503 until ready), over real
+// listeners.
+func TestStatsAndHealthPorts(t *testing.T) {
+	src := &fakeSource{}
+	ctx, cancel := context.WithCancel(context.Background())
+	serve := func(h http.Handler) (string, chan error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- Serve(ctx, ln, h, slog.New(slog.DiscardHandler)) }()
+		return "http://" + ln.Addr().String(), done
+	}
+	stats, statsDone := serve(StatsHandler(fakeMetrics{}))
+	health, healthDone := serve(HealthHandler(src))
+	get := func(url string) (int, string) {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if c, body := get(stats + "/stats/prometheus"); c != 200 || body != "istio_requests_total{reporter=\"source\"} 3\n" {
+		t.Errorf("stats port /stats/prometheus: %d %q", c, body)
+	}
+	for _, u := range []string{stats + "/healthz/ready", stats + "/config_dump", health + "/stats/prometheus", health + "/config_dump", health + "/ready"} {
+		if c, _ := get(u); c != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", u, c)
+		}
+	}
+	if c, body := get(health + "/healthz/ready"); c != http.StatusServiceUnavailable || body != "PRE_INITIALIZING\n" {
+		t.Errorf("health before ready: %d %q", c, body)
+	}
+	src.ready.Store(true)
+	if c, body := get(health + "/healthz/ready"); c != 200 || body != "LIVE\n" {
+		t.Errorf("health when ready: %d %q", c, body)
+	}
+	cancel()
+	for _, d := range []chan error{statsDone, healthDone} {
+		if err := <-d; err != nil {
+			t.Errorf("Serve: %v", err)
 		}
 	}
 }

@@ -58,6 +58,7 @@ func TestGoldenResources(t *testing.T) {
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			cs := readGolden(t, filepath.Join(dir, "clusters.golden.yaml"), func() *clusterv3.Cluster { return &clusterv3.Cluster{} })
+			localizeFiles(t, cs)
 			if _, _, err := Clusters(cs); err != nil {
 				t.Errorf("clusters: %v", err)
 			}

@@ -47,13 +47,17 @@ type Secrets interface {
 // accepts: Istio's and the plain HTTP ones.
 var serverNextProtos = []string{"istio-peer-exchange", "istio", "istio-h2", "istio-http/1.1", "istio-http/1.0", "h2", "http/1.1"}
 
-// clusterTLS compiles a cluster's transport_socket_matches: Istio's auto
-// mTLS shape, a tlsMode "istio" match with a TLS socket and a plaintext
-// fallback. Without a workload identity (sec nil) every endpoint is
-// dialled in plaintext.
+// clusterTLS compiles a cluster's transport_socket (TLS origination) or
+// its transport_socket_matches: Istio's auto mTLS shape, a tlsMode
+// "istio" match with a TLS socket and a plaintext fallback. Without a
+// workload identity (sec nil) auto mTLS dials every endpoint in
+// plaintext; origination needs none.
 func clusterTLS(c *clusterv3.Cluster, sec Secrets) (*upstream.TLS, error) {
-	if c.GetTransportSocket() != nil {
-		return nil, errors.New("transport_socket: only transport_socket_matches (Istio's auto mTLS) are supported")
+	if ts := c.GetTransportSocket(); ts != nil {
+		if len(c.GetTransportSocketMatches()) > 0 {
+			return nil, errors.New("transport_socket and transport_socket_matches cannot both be set")
+		}
+		return originationTLS(ts) // origination.go
 	}
 	var out *upstream.TLS
 	for _, m := range c.GetTransportSocketMatches() {

@@ -424,7 +424,11 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	case st.failure == router.PerTryTimeout:
 		st.localReply(http.StatusGatewayTimeout, UpstreamRequestTimeout, st.details("upstream per-try timeout"), bodyTimeout, true)
 	case st.failure == router.ConnectFailure:
-		st.localReply(http.StatusServiceUnavailable, UpstreamConnectionFailure, st.details("upstream connect failure"), bodyConnectFailure, true)
+		body := bodyConnectFailure
+		if reason := upstream.TransportFailure(err); reason != "" {
+			body += ", transport failure reason: " + reason // Envoy's, for a failed TLS handshake
+		}
+		st.localReply(http.StatusServiceUnavailable, UpstreamConnectionFailure, st.details("upstream connect failure"), body, true)
 	case st.failure == router.RefusedStream:
 		st.localReply(http.StatusServiceUnavailable, UpstreamConnectionTermination, st.details("upstream refused the stream"), bodyRefused, true)
 	default:

@@ -88,8 +88,8 @@ type Config struct {
 	// cluster balances over all hosts. 0 turns panic mode off; Envoy's
 	// default (filled in by compile) is 50.
 	HealthyPanicThreshold float64
-	// TLS is the mutual TLS of the endpoints with MTLS set; nil: every
-	// endpoint is plaintext.
+	// TLS is the TLS of the endpoints with MTLS set, or of every endpoint
+	// (TLS.AllHosts); nil: every endpoint is plaintext.
 	TLS *TLS
 }
 

@@ -15,9 +15,9 @@ var ErrNoHealthyUpstream = errors.New("upstream: no healthy upstream")
 // DialTCP opens a TCP proxy connection to one of the cluster's hosts: it
 // takes one of max_connections (ErrOverflow), picks a host
 // (ErrNoHealthyUpstream) and connects with the cluster's connect timeout
-// and keepalive (a *DialError, Envoy's UF), over mutual TLS when the host
-// takes it. Connect failures and successes
-// count for outlier detection. Closing the connection frees the slot and
+// and keepalive (a *DialError, Envoy's UF), over TLS when the host takes
+// it (a failed handshake is a *DialError too). Connect failures and
+// successes count for outlier detection. Closing the connection frees the slot and
 // the host's active count.
 func (c *Cluster) DialTCP(ctx context.Context, req *PickRequest) (net.Conn, *Host, error) {
 	if !c.admitConnection() {
@@ -30,13 +30,11 @@ func (c *Cluster) DialTCP(ctx context.Context, req *PickRequest) (net.Conn, *Hos
 	}
 	h.Active.Add(1)
 	conn, err := c.dialer.Load().DialContext(ctx, "tcp", h.Address)
-	if err == nil && h.MTLS {
-		if cfg := c.cfg.Load(); cfg.TLS != nil {
-			var tc *tls.Conn
-			if tc, err = handshake(ctx, cfg, conn, h); err == nil {
-				h.Report(Outcome{})
-				return &tlsTCPConn{Conn: tc, h: h}, h, nil
-			}
+	if cfg := c.cfg.Load(); err == nil && cfg.TLS != nil && (h.MTLS || cfg.TLS.AllHosts) {
+		var tc *tls.Conn
+		if tc, err = handshake(ctx, cfg, conn, h); err == nil {
+			h.Report(Outcome{})
+			return &tlsTCPConn{Conn: tc, h: h}, h, nil
 		}
 	}
 	if err != nil {
