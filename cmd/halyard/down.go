@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,7 +49,8 @@ func newDownCommand(g *globals) *cobra.Command {
 					}
 				}
 			}
-			removed, netErr := cleanupNetwork(st)
+			procs, removed, netErr := cleanupNetwork(st)
+			killed += procs
 			if netErr != nil {
 				return fmt.Errorf("down: %w (the state file is kept: run `halyard down` again)", netErr)
 			}
@@ -71,11 +73,19 @@ func newDownCommand(g *globals) *cobra.Command {
 }
 
 // cleanupNetwork removes the network namespaces and links a transparent
-// mesh left (all named with its prefix).
-func cleanupNetwork(st *local.State) (int, error) {
+// mesh left (all named with its prefix), killing the processes still in
+// them; it counts both.
+func cleanupNetwork(st *local.State) (procs, removed int, err error) {
 	if st.NetPrefix == "" {
-		return 0, nil
+		return 0, 0, nil
 	}
-	removed, err := podnet.Cleanup(st.NetPrefix)
-	return len(removed), err
+	items, err := podnet.Cleanup(st.NetPrefix)
+	for _, r := range items {
+		if strings.HasPrefix(r, "process ") {
+			procs++
+		} else {
+			removed++
+		}
+	}
+	return procs, removed, err
 }

@@ -27,3 +27,5 @@ func Exec(netnsPath string, etc map[string]string, argv, env []string) error { r
 func deleteNetns(path string) error               { return nil }
 func deleteLinks(prefix string) ([]string, error) { return nil, nil }
 func listLinks(prefix string) ([]string, error)   { return nil, nil }
+
+func killNetnsProcesses(path string) ([]int, error) { return nil, nil }

@@ -117,8 +117,9 @@ func NetnsName(prefix string, seq int, namespace, pod string) string {
 	return fmt.Sprintf("%s-%d-%s.%s", prefix, seq, pod, namespace)
 }
 
-// Cleanup removes every namespace and link whose name starts with prefix:
-// what a mesh that was killed left behind. It returns what it removed.
+// Cleanup removes every namespace and link whose name starts with prefix,
+// and kills the processes still inside those namespaces: what a mesh that
+// was killed left behind. It returns what it removed.
 func Cleanup(prefix string) ([]string, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
@@ -131,7 +132,15 @@ func Cleanup(prefix string) ([]string, error) {
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), prefix+"-") {
-			if err := deleteNetns(filepath.Join(NetnsDir, e.Name())); err != nil {
+			path := filepath.Join(NetnsDir, e.Name())
+			pids, err := killNetnsProcesses(path)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			for _, pid := range pids {
+				removed = append(removed, fmt.Sprintf("process %d in netns %s", pid, e.Name()))
+			}
+			if err := deleteNetns(path); err != nil {
 				errs = append(errs, err)
 				continue
 			}

@@ -6,6 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -126,24 +130,64 @@ func TestCleanupRemovesWhatAKilledMeshLeft(t *testing.T) {
 	if err := n.Setup(); err != nil {
 		t.Fatal(err)
 	}
+	var pods []*Pod
 	for _, name := range []string{"x", "y"} {
-		if _, err := n.AddPod("default/"+name, "default", name); err != nil {
+		p, err := n.AddPod("default/"+name, "default", name)
+		if err != nil {
 			t.Fatal(err)
 		}
+		pods = append(pods, p)
 	}
 	left, err := Leftovers(prefix)
 	if err != nil || len(left) != 5 { // bridge, 2 veths, 2 namespaces
 		t.Fatalf("before cleanup: %v (%v), want 5", left, err)
 	}
+	// A process left running inside a pod's namespace (its mesh is gone).
+	orphan := exec.Command("nsenter", "--net="+pods[0].Path, "sleep", "300")
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- orphan.Wait() }()
+	waitInNetns(t, orphan.Process.Pid, pods[0].Path)
 	removed, err := Cleanup(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(removed) != 5 {
-		t.Fatalf("removed %v, want 5 items", removed)
+	if !slices.Contains(removed, fmt.Sprintf("process %d in netns %s", orphan.Process.Pid, filepath.Base(pods[0].Path))) {
+		t.Fatalf("removed %v, want the process among them", removed)
+	}
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Fatal("the process in the namespace exited by itself")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the process in the namespace is still running")
 	}
 	if left, _ := Leftovers(prefix); len(left) != 0 {
 		t.Fatalf("after cleanup: %v", left)
+	}
+}
+
+// waitInNetns waits until the process has entered the namespace (nsenter
+// sets it up before it execs).
+func waitInNetns(t *testing.T, pid int, path string) {
+	t.Helper()
+	var ns syscall.Stat_t
+	if err := syscall.Stat(path, &ns); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var st syscall.Stat_t
+		if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) == nil && st.Ino == ns.Ino && st.Dev == ns.Dev {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never entered %s", pid, path)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -442,7 +443,31 @@ func TestTransparentNothingLeftAfterKill(t *testing.T) {
 		t.Fatalf("halyard down: %v\n%s", err, out)
 	}
 	assertNothingLeft(t, prefix)
+	if pids := processesWritingTo(m.stateDir); len(pids) > 0 {
+		t.Errorf("processes of the mesh still running after halyard down: %v", pids)
+	}
 	t.Logf("after SIGKILL: %s", strings.TrimSpace(out))
+}
+
+// processesWritingTo lists the processes with a file open under dir (every
+// process of a mesh writes its log in the state directory).
+func processesWritingTo(dir string) []int {
+	var out []int
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir("/proc/" + e.Name() + "/fd")
+		for _, fd := range fds {
+			if target, err := os.Readlink("/proc/" + e.Name() + "/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, dir+"/") {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // TestPortForward: `halyard port-forward reviews:9080 PORT` lets a client
