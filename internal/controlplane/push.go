@@ -29,17 +29,20 @@ type pusher struct {
 	pods     []registry.Pod
 	current  *registry.Model
 	versions map[string]string // node ID -> versions last set, joined
+	configs  map[string]*xds.ProxyConfig
+	builder  *xds.Builder // the last push's
 }
 
 func newPusher(c *adscache.Cache, s *syncTracker, domainSuffix string, log *slog.Logger) *pusher {
-	return &pusher{cache: c, syncz: s, domainSuffix: domainSuffix, log: log, versions: map[string]string{}}
+	return &pusher{cache: c, syncz: s, domainSuffix: domainSuffix, log: log, versions: map[string]string{}, configs: map[string]*xds.ProxyConfig{}}
 }
 
 func (p *pusher) setConfig(cfg *config.Snapshot) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	routesOnly := onlyRoutesChanged(p.cfg, cfg)
 	p.cfg = cfg
-	p.pushLocked()
+	p.push(routesOnly)
 }
 
 // repush recomputes every snapshot from the current config and pods (the
@@ -85,7 +88,12 @@ func (p *pusher) model() *registry.Model {
 	return p.current
 }
 
-func (p *pusher) pushLocked() {
+func (p *pusher) pushLocked() { p.push(false) }
+
+// push rebuilds every proxy's config; routesOnly (nothing but
+// VirtualServices changed since the last push) rebuilds only what they
+// shape and reuses the rest of the last push's configs.
+func (p *pusher) push(routesOnly bool) {
 	if p.cfg == nil {
 		return
 	}
@@ -112,6 +120,9 @@ func (p *pusher) pushLocked() {
 	}
 	p.cache.NewGeneration()
 	builder := xds.NewBuilder(in)
+	if routesOnly {
+		builder.ReuseUnrouted(p.builder, func(id string) *xds.ProxyConfig { return p.configs[id] })
+	}
 	seen := map[string]bool{}
 	var proxies []*registry.Pod
 	for i := range model.Pods {
@@ -130,9 +141,11 @@ func (p *pusher) pushLocked() {
 		if !seen[id] {
 			p.cache.Clear(id)
 			delete(p.versions, id)
+			delete(p.configs, id)
 			p.syncz.forget(id)
 		}
 	}
+	p.builder = builder
 }
 
 // setProxyConfig sets one proxy's configuration. A proxy whose config could
@@ -152,6 +165,7 @@ func (p *pusher) setProxyConfig(id string, cfg *xds.ProxyConfig, err error) {
 	}
 	p.cache.SetConfig(id, cfg)
 	p.versions[id] = version
+	p.configs[id] = cfg
 	p.syncz.pushed(id, versions)
 	p.log.Debug("config set", "proxy", id, "version", version)
 }

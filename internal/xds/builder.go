@@ -2,6 +2,7 @@ package xds
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -30,6 +31,35 @@ type Builder struct {
 
 	mu      sync.Mutex
 	classes map[string]*sharedClass
+
+	// reuse, when set, supplies what a VirtualService cannot change
+	// (ReuseUnrouted).
+	reuse *reuse
+}
+
+// reuse is where a Builder takes the resources a VirtualService does not
+// shape: the shared clusters and endpoints of a class from the previous
+// build, and each pod's own listeners and clusters from its previous
+// config.
+type reuse struct {
+	prev     *Builder
+	previous func(proxyID string) *ProxyConfig
+}
+
+// routedTypes are the types a VirtualService shapes: route configurations
+// and, through its tcp and tls routes, listeners.
+var routedTypes = []string{resource.ListenerType, resource.RouteType}
+
+// ReuseUnrouted makes the builder generate only the resources that
+// VirtualServices shape (routedTypes, shared) and take the others from
+// prev (the shared clusters and endpoints of each class) and previous (a
+// proxy's own listeners and clusters), which is correct only when nothing
+// but VirtualServices changed since prev was built from the same pods.
+// A class or proxy that prev or previous does not have is built in full.
+func (b *Builder) ReuseUnrouted(prev *Builder, previous func(proxyID string) *ProxyConfig) {
+	if prev != nil {
+		b.reuse = &reuse{prev: prev, previous: previous}
+	}
 }
 
 // sharedClass is the part of the config common to one class of proxies.
@@ -73,25 +103,16 @@ func (b *Builder) Config(pod *registry.Pod) (*ProxyConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := newPodGenerator(b.in, pod, b.dri)
-	listeners, err := g.podListeners()
+	own, err := b.ownSets(pod)
 	if err != nil {
 		return nil, err
 	}
-	clusters, err := g.podClusters()
-	if err != nil {
-		return nil, err
-	}
-	own := map[string][]types.Resource{resource.ListenerType: listeners, resource.ClusterType: clusters}
 	cfg := &ProxyConfig{Types: make(map[string]TypeConfig, len(snapshotTypes))}
 	for _, typeURL := range snapshotTypes {
 		// Each type keeps its own version (the class's, plus the pod's own
 		// resources'), so a change to routes alone re-sends only routes.
-		t := TypeConfig{Version: class.res[typeURL].Version, Shared: class.res[typeURL]}
-		if len(own[typeURL]) > 0 {
-			if t.Own, err = NewResourceSet(typeURL, own[typeURL]); err != nil {
-				return nil, err
-			}
+		t := TypeConfig{Version: class.res[typeURL].Version, Shared: class.res[typeURL], Own: own[typeURL]}
+		if t.Own != nil {
 			t.Version += "+" + t.Own.Version
 		}
 		cfg.Types[typeURL] = t
@@ -121,10 +142,45 @@ func checkConsistent(cfg *ProxyConfig) error {
 	return cfg.Snapshot().Consistent()
 }
 
+// ownSets are the pod's own resources (the listeners and clusters at its
+// addresses) by type: its previous ones under ReuseUnrouted, else built.
+func (b *Builder) ownSets(pod *registry.Pod) (map[string]*ResourceSet, error) {
+	own := map[string]*ResourceSet{}
+	if b.reuse != nil && b.reuse.previous != nil {
+		if pc := b.reuse.previous(pod.ProxyID); pc != nil {
+			for _, typeURL := range []string{resource.ListenerType, resource.ClusterType} {
+				if s := pc.Types[typeURL].Own; s != nil {
+					own[typeURL] = s
+				}
+			}
+			return own, nil
+		}
+	}
+	g := newPodGenerator(b.in, pod, b.dri)
+	listeners, err := g.podListeners()
+	if err != nil {
+		return nil, err
+	}
+	clusters, err := g.podClusters()
+	if err != nil {
+		return nil, err
+	}
+	for typeURL, items := range map[string][]types.Resource{resource.ListenerType: listeners, resource.ClusterType: clusters} {
+		if len(items) == 0 {
+			continue
+		}
+		if own[typeURL], err = NewResourceSet(typeURL, items); err != nil {
+			return nil, err
+		}
+	}
+	return own, nil
+}
+
 // refersToOthers reports whether any of the resources names a route
 // configuration or endpoint assignment.
-func refersToOthers(own map[string][]types.Resource) bool {
-	for _, items := range own {
+func refersToOthers(own map[string]*ResourceSet) bool {
+	for _, set := range own {
+		items := set.Items
 		byName := make(map[string]types.ResourceWithTTL, len(items))
 		for _, r := range items {
 			byName[cachev3.GetResourceName(r)] = types.ResourceWithTTL{Resource: r}
@@ -152,19 +208,31 @@ func (b *Builder) shared(pod *registry.Pod) (*sharedClass, error) {
 		b.classes[key] = c
 	}
 	b.mu.Unlock()
-	c.once.Do(func() { c.res, c.err = b.buildShared(pod) })
+	c.once.Do(func() { c.res, c.err = b.buildShared(key, pod) })
 	return c, c.err
 }
 
-func (b *Builder) buildShared(pod *registry.Pod) (map[string]*ResourceSet, error) {
+func (b *Builder) buildShared(key string, pod *registry.Pod) (map[string]*ResourceSet, error) {
 	g := newGenerator(b.in, pod, b.dri)
-	res := map[string][]types.Resource{
-		resource.ListenerType: g.sharedListeners(),
-		resource.RouteType:    g.routeConfigs(),
-		resource.ClusterType:  g.sharedClusters(),
-		resource.EndpointType: g.endpoints(),
+	out := make(map[string]*ResourceSet, len(snapshotTypes))
+	build := map[string]func() []types.Resource{
+		resource.ListenerType: g.sharedListeners,
+		resource.RouteType:    g.routeConfigs,
+		resource.ClusterType:  g.sharedClusters,
+		resource.EndpointType: g.endpoints,
 	}
-	out := make(map[string]*ResourceSet, len(res))
+	if prev := b.reusedClass(key); prev != nil {
+		for typeURL := range build {
+			if !slices.Contains(routedTypes, typeURL) {
+				out[typeURL] = prev[typeURL]
+				delete(build, typeURL)
+			}
+		}
+	}
+	res := make(map[string][]types.Resource, len(build))
+	for typeURL, f := range build {
+		res[typeURL] = f()
+	}
 	for typeURL, items := range res {
 		set, err := NewResourceSet(typeURL, items)
 		if err != nil {
@@ -173,6 +241,26 @@ func (b *Builder) buildShared(pod *registry.Pod) (map[string]*ResourceSet, error
 		out[typeURL] = set
 	}
 	return out, nil
+}
+
+// reusedClass is the previous build's shared sets of a class, when the
+// builder reuses them and that build has the class.
+func (b *Builder) reusedClass(key string) map[string]*ResourceSet {
+	if b.reuse == nil {
+		return nil
+	}
+	prev := b.reuse.prev
+	prev.mu.Lock()
+	c := prev.classes[key]
+	prev.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	c.once.Do(func() { c.err = errors.New("xds: class not built") })
+	if c.err != nil || c.res == nil {
+		return nil
+	}
+	return c.res
 }
 
 // Versions returns a snapshot's version of every type, in the order
