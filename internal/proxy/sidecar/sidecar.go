@@ -96,10 +96,9 @@ type Proxy struct {
 type resourceSet struct {
 	version string
 	applied bool
-	// items are the applied resources in their wire form, for
-	// /config_dump: a decoded resource takes several times the memory, and
-	// a large mesh's config is megabytes on the wire.
-	items     []*anypb.Any
+	// items are the applied resources in wire form, compressed, for
+	// /config_dump: a decoded resource takes several times the memory.
+	items     packed
 	rejected  string // version of the last NACKed response
 	lastError string
 }
@@ -192,9 +191,15 @@ func (p *Proxy) ResourceNames(typeURL string) []string {
 
 // Apply implements xdsclient.Consumer: it compiles one resource set and
 // installs it, or returns the error that NACKs it. The resources are kept
-// as received, for the config dump.
+// as received, compressed, for the config dump.
 func (p *Proxy) Apply(typeURL, version string, resources []*anypb.Any) error {
 	err := p.apply(typeURL, resources)
+	var items packed
+	if err == nil {
+		if items, err = pack(resources); err != nil {
+			err = fmt.Errorf("sidecar: keep %s: %w", typeURL, err)
+		}
+	}
 	p.mu.Lock()
 	rs := p.resources[typeURL]
 	if rs == nil {
@@ -204,7 +209,7 @@ func (p *Proxy) Apply(typeURL, version string, resources []*anypb.Any) error {
 	if err != nil {
 		rs.rejected, rs.lastError = version, err.Error()
 	} else {
-		rs.version, rs.items, rs.applied = version, resources, true
+		rs.version, rs.items, rs.applied = version, items, true
 	}
 	p.mu.Unlock()
 	if err == nil {
@@ -330,7 +335,7 @@ func (p *Proxy) ConfigDump(w io.Writer) error {
 		td := typeDump{TypeURL: t, Resources: []json.RawMessage{}}
 		if rs := p.resources[t]; rs != nil {
 			td.VersionInfo, td.RejectedVersion, td.LastError = rs.version, rs.rejected, rs.lastError
-			for _, a := range rs.items {
+			err := rs.items.each(t, func(a *anypb.Any) error {
 				m, err := a.UnmarshalNew()
 				if err != nil {
 					return fmt.Errorf("sidecar: config dump: %w", err)
@@ -340,6 +345,10 @@ func (p *Proxy) ConfigDump(w io.Writer) error {
 					return fmt.Errorf("sidecar: config dump: %w", err)
 				}
 				td.Resources = append(td.Resources, b)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		dump.Configs = append(dump.Configs, td)
