@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/identity"
+	"github.com/halyard-mesh/halyard/internal/proxy/sidecar"
 	"github.com/halyard-mesh/halyard/internal/spiffe"
 )
 
@@ -57,3 +58,15 @@ func withCerts(h http.Handler, id *identity.Manager) http.Handler {
 	mux.Handle("/", h)
 	return mux
 }
+
+// readyProxy is the sidecar as the readiness endpoints see it: ready, as
+// Envoy is, once its first configuration is applied and, with a workload
+// identity, its first certificate is there (Envoy's listeners wait for
+// their SDS secrets before the server goes LIVE), so that a pod is not
+// sent mutual-TLS traffic it cannot yet terminate.
+type readyProxy struct {
+	*sidecar.Proxy
+	id *identity.Manager
+}
+
+func (r readyProxy) Ready() bool { return r.Proxy.Ready() && (r.id == nil || r.id.Ready()) }

@@ -148,10 +148,11 @@ func run(args []string) error {
 	log.Info("halyard-proxy starting", "version", version, "node", *nodeID, "xds", *xdsAddr,
 		"admin", eps[0].addr(), "stats", eps[1].addr(), "health", eps[2].addr())
 
+	rp := readyProxy{Proxy: p, id: id}
 	endpointsErr := serveEndpoints(ctx, eps, []http.Handler{
-		withCerts(withProfiling(admin.HandlerWith(p, admin.Telemetry{Metrics: metrics, Tap: taps})), id),
+		withCerts(withProfiling(admin.HandlerWith(rp, admin.Telemetry{Metrics: metrics, Tap: taps})), id),
 		admin.StatsHandler(metrics),
-		admin.HealthHandler(p),
+		admin.HealthHandler(rp),
 	}, log)
 	idDone := make(chan struct{})
 	go func() {
