@@ -13,7 +13,8 @@ import (
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
-// waitReady waits until every pod is ready, then marks the state ready and
+// waitReady waits until every pod is ready and every sidecar has the
+// configuration that routes to all of them, then marks the state ready and
 // prints the summary; if that takes longer than ReadyTimeout it says which
 // pods are not ready and records the reason in the state file.
 func (m *mesh) waitReady(ctx context.Context) {
@@ -24,6 +25,9 @@ func (m *mesh) waitReady(ctx context.Context) {
 	for {
 		pods := m.runner.Pods()
 		notReady := notReadyPods(pods)
+		if len(notReady) == 0 {
+			notReady = m.unsynced(pods)
+		}
 		if len(pods) > 0 && len(notReady) == 0 {
 			m.mu.Lock()
 			m.state.Ready, m.state.Error = true, ""
@@ -45,6 +49,35 @@ func (m *mesh) waitReady(ctx context.Context) {
 			m.printf("%s\n", msg)
 		}
 	}
+}
+
+// unsynced lists the pods whose sidecar has not yet ACKed the
+// configuration the control plane computed with every pod ready ("ns/name
+// (config sync)"); a pod that just became ready is only an endpoint in the
+// others' configs once they have ACKed it.
+func (m *mesh) unsynced(pods []registry.Pod) []string {
+	model := m.cp.Model()
+	ready := 0
+	if model != nil {
+		for _, p := range model.Pods {
+			if p.Ready {
+				ready++
+			}
+		}
+	}
+	synced := map[string]bool{}
+	for _, st := range m.cp.SyncStatus() {
+		if st.Synced() {
+			synced[st.ID] = true
+		}
+	}
+	var out []string
+	for _, p := range pods {
+		if p.ProxyID != "" && (ready != len(pods) || !synced[p.ProxyID]) {
+			out = append(out, p.Namespace+"/"+p.Name+" (config sync)")
+		}
+	}
+	return out
 }
 
 func notReadyPods(pods []registry.Pod) []string {
