@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/halyard-mesh/halyard/internal/controlplane"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
@@ -67,9 +68,7 @@ func (m *mesh) unsynced(pods []registry.Pod) []string {
 	}
 	synced := map[string]bool{}
 	for _, st := range m.cp.SyncStatus() {
-		if st.Synced() {
-			synced[st.ID] = true
-		}
+		synced[st.ID] = hasConfig(st)
 	}
 	var out []string
 	for _, p := range pods {
@@ -78,6 +77,22 @@ func (m *mesh) unsynced(pods []registry.Pod) []string {
 		}
 	}
 	return out
+}
+
+// hasConfig reports whether a sidecar has ACKed the listeners and
+// clusters last set for it, and the routes and endpoints it subscribes to
+// (a sidecar with no HTTP port, say, asks for no routes).
+func hasConfig(st controlplane.ProxyStatus) bool {
+	if !st.Connected || st.Types["LDS"] == nil || st.Types["CDS"] == nil {
+		return false
+	}
+	for name, t := range st.Types {
+		subscribed := name == "LDS" || name == "CDS" || t.Sent != ""
+		if subscribed && (t.Want == "" || t.Acked != t.Want) {
+			return false
+		}
+	}
+	return true
 }
 
 func notReadyPods(pods []registry.Pod) []string {
