@@ -95,14 +95,19 @@ func newDialer(cfg *Config) *net.Dialer {
 func (c *Cluster) dialFunc(cfg *Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := newDialer(cfg)
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, &DialError{Addr: addr, Err: err}
-		}
-		if conn, err = c.secure(ctx, cfg, conn, addr); err != nil {
-			return nil, &DialError{Addr: addr, Err: err}
-		}
+		// The connection counts from the dial on: a request that arrives
+		// while it is being set up (TCP, then the TLS handshake) waits for
+		// it rather than counting as pending beside the request that
+		// caused it.
 		c.conns.Add(1)
+		conn, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			conn, err = c.secure(ctx, cfg, conn, addr)
+		}
+		if err != nil {
+			c.conns.Add(-1)
+			return nil, &DialError{Addr: addr, Err: err}
+		}
 		return &poolConn{Conn: conn, c: c}, nil
 	}
 }
