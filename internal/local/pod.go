@@ -19,6 +19,7 @@ import (
 
 	"github.com/halyard-mesh/halyard/internal/capture"
 	"github.com/halyard-mesh/halyard/internal/podnet"
+	"github.com/halyard-mesh/halyard/internal/proxy/procenv"
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
@@ -213,7 +214,7 @@ func (r *Runner) sidecarProc(p *pod) procSpec {
 	}
 	ps := procSpec{
 		Name: p.spec.Name + "/halyard-proxy", Path: r.opts.ProxyBinary, Args: args,
-		Env: r.systemEnv(), Dir: r.opts.WorkDir,
+		Env: append(r.systemEnv(), procenv.Env()...), Dir: r.opts.WorkDir,
 		LogPath: filepath.Join(r.logDir(), p.spec.Namespace+"."+p.spec.Name+".halyard-proxy.log"),
 	}
 	if r.opts.Transparent != nil {
