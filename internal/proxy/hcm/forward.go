@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -58,7 +57,7 @@ func (s *Server) forward(st *reqState) {
 	}
 	st.grpc = info.GRPC
 
-	ctx := context.WithValue(r.Context(), infoKey{}, st)
+	ctx := r.Context()
 	if d := requestTimeout(st); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
@@ -75,24 +74,7 @@ func (s *Server) forward(st *reqState) {
 		st.body = newReplayBody(r.Body, s.opts.MaxBufferedBody)
 	}
 	defer st.finishForward()
-	defer func() {
-		// ReverseProxy aborts the downstream stream when the upstream
-		// fails after the response started; record it, then let net/http
-		// handle the abort.
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					info.Flags |= UpstreamRequestTimeout
-					info.Details = "upstream request timeout after the response started"
-				} else {
-					info.Flags |= UpstreamRemoteReset
-					info.Details = "upstream reset after the response started"
-				}
-			}
-			panic(p)
-		}
-	}()
-	s.proxy.ServeHTTP(st.w, r.WithContext(ctx))
+	s.relay(st, ctx)
 }
 
 // finishForward releases what the request held.
@@ -111,12 +93,11 @@ func (st *reqState) finishForward() {
 	}
 }
 
-// rewrite turns the downstream request into the upstream one. ReverseProxy
-// has already removed hop-by-hop headers (keeping "TE: trailers") and the
-// X-Forwarded-* headers from Out: they are put back as Envoy would. The endpoint is chosen per attempt.
-func (s *Server) rewrite(pr *httputil.ProxyRequest) {
-	st := stateFrom(pr.In.Context())
-	out, in := pr.Out, pr.In
+// rewrite finishes the upstream request (relay has removed the hop-by-hop
+// headers): authority and path rewrites, X-Forwarded-* as Envoy sets them,
+// request ID, peer metadata, trace context, the route's header operations.
+// out shares in's headers. The endpoint is chosen per attempt.
+func (s *Server) rewrite(st *reqState, out, in *http.Request) {
 	t := st.target
 	out.URL.Scheme = "http"
 	out.URL.Host = ""
@@ -127,28 +108,24 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	if st.route.RewritesPath() {
 		setPath(out.URL, st.route.RewritePath(requestPath(in)))
 	}
-	h, ih := out.Header, in.Header
-	if v := ih["X-Forwarded-Proto"]; len(v) > 0 {
-		h["X-Forwarded-Proto"] = v
-	} else if in.TLS != nil {
-		h["X-Forwarded-Proto"] = []string{"https"}
-	} else {
-		h["X-Forwarded-Proto"] = []string{"http"}
+	h := out.Header
+	if v := h["X-Forwarded-Proto"]; len(v) == 0 {
+		if in.TLS != nil {
+			h["X-Forwarded-Proto"] = xfpHTTPS
+		} else {
+			h["X-Forwarded-Proto"] = xfpHTTP
+		}
 	}
 	// As Envoy: the client's address is appended to X-Forwarded-For only
 	// with use_remote_address (an edge proxy); a sidecar passes the header
 	// as it came. X-Forwarded-Host is never added.
-	prior := ih["X-Forwarded-For"]
-	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil && st.cfg.UseRemoteAddress {
-		if len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
+	if st.cfg.UseRemoteAddress {
+		if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+			if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+				ip = strings.Join(prior, ", ") + ", " + ip
+			}
+			h["X-Forwarded-For"] = []string{ip}
 		}
-		h["X-Forwarded-For"] = []string{ip}
-	} else if len(prior) > 0 {
-		h["X-Forwarded-For"] = prior
-	}
-	if v := ih["X-Forwarded-Host"]; len(v) > 0 {
-		h["X-Forwarded-Host"] = v
 	}
 	if st.info.RequestID == "" && st.genID {
 		st.info.RequestID = newUUID()
@@ -191,11 +168,10 @@ func setPath(u *url.URL, full string) {
 	}
 }
 
-type clusterTransport struct{}
-
-func (clusterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return stateFrom(req.Context()).roundTrip(req)
-}
+var (
+	xfpHTTP  = []string{"http"}
+	xfpHTTPS = []string{"https"}
+)
 
 // roundTrip runs the attempts of one request, as Envoy's router does:
 // pick an endpoint (avoiding the ones tried when previous_hosts is set),
@@ -396,8 +372,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // modifyResponse records the upstream response and applies the route's
 // response headers, the hash cookie, the filters and the debug header.
-func (s *Server) modifyResponse(res *http.Response) error {
-	st := stateFrom(res.Request.Context())
+func (s *Server) modifyResponse(st *reqState, res *http.Response) {
 	st.res = res
 	st.info.Status = res.StatusCode
 	st.applyHeaders(st.target.ResponseHeaders, res.Header, res.Header)
@@ -405,15 +380,13 @@ func (s *Server) modifyResponse(res *http.Response) error {
 		res.Header["Set-Cookie"] = append(res.Header["Set-Cookie"], st.setCookie)
 	}
 	st.finishHeaders(res.StatusCode, res.Header, false)
-	return nil
 }
 
 // proxyError answers for a request that got no upstream response, with
 // Envoy's status codes and bodies.
-func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	st := stateFrom(r.Context())
+func (s *Server) proxyError(st *reqState, ctx context.Context, err error) {
 	info := &st.info
-	switch ctxErr := r.Context().Err(); {
+	switch ctxErr := ctx.Err(); {
 	case st.noHost:
 		st.localReply(http.StatusServiceUnavailable, NoHealthyUpstream, "no healthy upstream", bodyNoHealthy, true)
 	case errors.Is(ctxErr, context.DeadlineExceeded):

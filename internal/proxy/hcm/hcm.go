@@ -2,16 +2,14 @@
 // requests it selects a route in the listener's route table, runs the
 // listener's HTTP filters, and then acts as Envoy's router filter: it
 // answers redirects and direct responses, or picks a cluster and an
-// endpoint and forwards the request with net/http/httputil.ReverseProxy
-// over the cluster's connection pool, with the route's timeouts, retries,
-// rewrites, header operations, hash policy and mirrors.
+// endpoint and forwards the request over the cluster's connection pool
+// (relay.go), with the route's timeouts, retries, rewrites, header
+// operations, hash policy and mirrors.
 package hcm
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,7 +129,6 @@ type Options struct {
 type Server struct {
 	opts    Options
 	now     func() time.Time
-	proxy   *httputil.ReverseProxy
 	mirrors atomic.Int64 // mirrored requests in flight
 	// mirrorWG tracks the mirror goroutines (tests wait for them).
 	mirrorWG sync.WaitGroup
@@ -155,18 +152,6 @@ func NewServer(opts Options) *Server {
 	s := &Server{opts: opts, now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	s.proxy = &httputil.ReverseProxy{
-		Rewrite:   s.rewrite,
-		Transport: clusterTransport{},
-		// 0 flushes when the copy is done; ReverseProxy still flushes
-		// every write of a response without a length (gRPC, streaming,
-		// server-sent events), so only fixed-length bodies are batched.
-		FlushInterval:  0,
-		BufferPool:     newBufferPool(),
-		ModifyResponse: s.modifyResponse,
-		ErrorHandler:   s.proxyError,
-		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelDebug),
 	}
 	return s
 }
@@ -274,13 +259,4 @@ func (s *Server) Reject(w http.ResponseWriter, r *http.Request, listener string,
 	if s.opts.OnDone != nil {
 		s.done(st)
 	}
-}
-
-type infoKey struct{}
-
-// stateFrom returns the request state stored in a forwarded request's
-// context.
-func stateFrom(ctx context.Context) *reqState {
-	st, _ := ctx.Value(infoKey{}).(*reqState)
-	return st
 }

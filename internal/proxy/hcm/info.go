@@ -1,7 +1,6 @@
 package hcm
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -27,9 +26,10 @@ const (
 	DelayInjected                                     // DI: the fault filter delayed the request
 	FaultInjected                                     // FI: the fault filter aborted the request
 	RBACAccessDenied                                  // RBAC: the rbac filter denied the request
+	UpstreamProtocolError                             // UPE: the upstream's response could not be used (a bad protocol switch)
 )
 
-var flagCodes = [...]string{"NR", "NC", "UH", "UF", "UC", "UT", "UR", "DC", "DR", "UO", "URX", "DI", "FI", "RBAC"}
+var flagCodes = [...]string{"NR", "NC", "UH", "UF", "UC", "UT", "UR", "DC", "DR", "UO", "URX", "DI", "FI", "RBAC", "UPE"}
 
 // String returns the flags as Envoy prints them ("UH,UF"), or "-".
 func (f Flags) String() string {
@@ -107,12 +107,4 @@ type RequestInfo struct {
 	// RequestBytes is the request body size (its Content-Length; 0 when
 	// unknown), ResponseBytes the response body bytes sent downstream.
 	RequestBytes, ResponseBytes int64
-}
-
-// InfoFrom returns the RequestInfo of a request being proxied, or nil.
-func InfoFrom(ctx context.Context) *RequestInfo {
-	if st, ok := ctx.Value(infoKey{}).(*reqState); ok {
-		return &st.info
-	}
-	return nil
 }

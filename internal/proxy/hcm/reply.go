@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -24,8 +25,10 @@ type reqState struct {
 	w    http.ResponseWriter // &cw
 	r    *http.Request
 	cw   countingWriter
-	span Span
-	res  *http.Response // the upstream response being returned
+	// outURL is the upstream request's URL (a copy of the downstream's).
+	outURL url.URL
+	span   Span
+	res    *http.Response // the upstream response being returned
 
 	meta map[string]*structpb.Struct // Exchange.SetMetadata
 
