@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // h1Pool carries idempotent HTTP/1.1 requests without a body on the
@@ -160,7 +165,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // context aborts both through the connection's deadline.
 func (p *h1Pool) exchange(pc *h1Conn, addr string, req *http.Request) (*http.Response, error) {
 	stop := context.AfterFunc(req.Context(), func() { pc.SetDeadline(aLongTimeAgo) })
-	err := req.Write(pc.bw)
+	err := writeRequest(pc.bw, req)
 	if err == nil {
 		err = pc.bw.Flush()
 	}
@@ -237,4 +242,79 @@ func (b *h1Body) finish(eof bool) {
 		return
 	}
 	b.pc.Close()
+}
+
+// writeRequest writes the head of a bodyless request (h1Eligible) in
+// origin form, as req.Write does, without its formatting allocations: the
+// request line, Host, then the headers as they are. A header that would
+// break the framing is an error; line breaks in values become spaces. No
+// User-Agent is added, and no Content-Length (GET, HEAD, OPTIONS, DELETE
+// and TRACE without a body have none).
+func writeRequest(w *bufio.Writer, req *http.Request) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return fmt.Errorf("upstream: invalid Host %q", host)
+	}
+	if !validMethod(req.Method) {
+		return fmt.Errorf("upstream: invalid method %q", req.Method)
+	}
+	w.WriteString(req.Method)
+	w.WriteByte(' ')
+	u := req.URL
+	switch {
+	case u.Opaque != "":
+		w.WriteString(u.Opaque)
+	default:
+		p := u.EscapedPath()
+		if p == "" {
+			p = "/"
+		}
+		w.WriteString(p)
+	}
+	if u.ForceQuery || u.RawQuery != "" {
+		w.WriteByte('?')
+		w.WriteString(u.RawQuery)
+	}
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("upstream: invalid header name %q", k)
+		}
+		for _, v := range vv {
+			if v == "" && k == "User-Agent" {
+				continue
+			}
+			w.WriteString(k)
+			w.WriteString(": ")
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
+			}
+			w.WriteString(textproto.TrimString(v))
+			w.WriteString("\r\n")
+		}
+	}
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+// validMethod reports whether m is an HTTP token.
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if !httpguts.IsTokenRune(rune(m[i])) {
+			return false
+		}
+	}
+	return true
 }

@@ -2,12 +2,14 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -199,5 +201,46 @@ func TestH1LeavesBodiesToTheTransport(t *testing.T) {
 		if got := h1Eligible(req); got != tc.want {
 			t.Errorf("%s body=%v upgrade=%q: eligible %v, want %v", tc.method, tc.body != nil, tc.header, got, tc.want)
 		}
+	}
+}
+
+// writeRequest's head reads back as the request it was given, as
+// req.Write's does.
+func TestH1WriteRequest(t *testing.T) {
+	for _, target := range []string{"http://svc:8080/", "http://svc/a%2Fb/c?x=1&y=%20", "http://svc/p?", "http://[::1]:80/x"} {
+		req, err := http.NewRequest("GET", target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header["X-Multi"] = []string{"a", "b"}
+		req.Header["X-Newline"] = []string{"a\r\nInjected: 1"}
+		req.Header["User-Agent"] = []string{""}
+		var b bytes.Buffer
+		bw := bufio.NewWriter(&b)
+		if err := writeRequest(bw, req); err != nil {
+			t.Fatal(err)
+		}
+		bw.Flush()
+		got, err := http.ReadRequest(bufio.NewReader(&b))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", target, err, b.String())
+		}
+		if got.Method != "GET" || got.RequestURI != req.URL.RequestURI() || got.Host != req.URL.Host {
+			t.Errorf("%s: read back %s %s host %s", target, got.Method, got.RequestURI, got.Host)
+		}
+		if !slices.Equal(got.Header["X-Multi"], []string{"a", "b"}) || got.Header.Get("X-Newline") != "a Injected: 1" ||
+			got.Header.Get("Injected") != "" || got.Header["User-Agent"] != nil || got.ContentLength != 0 {
+			t.Errorf("%s: headers %v, length %d", target, got.Header, got.ContentLength)
+		}
+	}
+	bad, _ := http.NewRequest("GET", "http://svc/", nil)
+	bad.Header["Bad Name"] = []string{"x"}
+	if err := writeRequest(bufio.NewWriter(io.Discard), bad); err == nil {
+		t.Error("a header name with a space was written")
+	}
+	bad.Header = http.Header{}
+	bad.Host = "svc\r\nX: y"
+	if err := writeRequest(bufio.NewWriter(io.Discard), bad); err == nil {
+		t.Error("a Host with a line break was written")
 	}
 }
