@@ -22,7 +22,11 @@ import (
 // its header-by-header copy of the response.
 func (s *Server) relay(st *reqState, ctx context.Context) {
 	in := st.r
-	out := in.WithContext(ctx)
+	out := &st.outReq
+	*out = *in // the downstream's context, unless the route has a timeout
+	if ctx != in.Context() {
+		out = in.WithContext(ctx)
+	}
 	st.outURL = *in.URL
 	out.URL = &st.outURL
 	out.Close = false

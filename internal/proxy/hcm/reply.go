@@ -25,7 +25,9 @@ type reqState struct {
 	w    http.ResponseWriter // &cw
 	r    *http.Request
 	cw   countingWriter
-	// outURL is the upstream request's URL (a copy of the downstream's).
+	// outReq and outURL are the upstream request and its URL, copies of
+	// the downstream's.
+	outReq http.Request
 	outURL url.URL
 	span   Span
 	res    *http.Response // the upstream response being returned
