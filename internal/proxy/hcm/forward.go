@@ -31,7 +31,7 @@ var (
 )
 
 // forward is the router filter's forwarding path: cluster, admission,
-// hash, timeout, then ReverseProxy with the attempt loop as its transport.
+// hash, timeout, then the relay (relay.go) with its attempt loop.
 func (s *Server) forward(st *reqState) {
 	r, rt, info := st.r, st.route, &st.info
 	t := rt.Pick()

@@ -66,7 +66,7 @@ func (s *Server) startMirrors(st *reqState, out *http.Request) {
 			mreq.Host = shadowHost(out.Host)
 		}
 		if _, ok := mreq.Header["User-Agent"]; !ok {
-			mreq.Header["User-Agent"] = []string{""} // as ReverseProxy: no Go default
+			mreq.Header["User-Agent"] = []string{""} // as the relay: no Go default
 		}
 		var body *bodyReader
 		if st.body != nil {
