@@ -33,6 +33,7 @@ type Options struct {
 	ResultsDir string // report.md, report.json, raw fortio results, logs and profiles go here
 
 	Duration              time.Duration // per measured point; 10s
+	Rounds                int           // latency runs: the rounds a point's Duration is split into; 3
 	Quick                 bool          // CI smoke test: 1s per path, one connection count, small control plane
 	Connections           []int         // 2, 4, 16, 64
 	QPS                   float64       // 1000
@@ -62,10 +63,11 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Quick {
-		o.Duration, o.Connections, o.Profile = time.Second, []int{16}, false
+		o.Duration, o.Connections, o.Profile, o.Rounds = time.Second, []int{16}, false, 1
 		o.CPServices, o.CPVersions, o.CPTimeout = 25, 2, 30*time.Second
 	}
 	setDefault(&o.Duration, 10*time.Second)
+	setDefault(&o.Rounds, 3)
 	setDefault(&o.QPS, 1000)
 	setDefault(&o.ResponseBytes, 1024)
 	setDefault(&o.SingleCoreConnections, 16)
@@ -123,7 +125,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	start := time.Now()
 	rep := &Report{StartedAt: start, Settings: Settings{
-		Duration: o.Duration.Seconds(), QPS: o.QPS, ResponseBytes: o.ResponseBytes, Connections: o.Connections,
+		Duration: o.Duration.Seconds(), Rounds: o.Rounds, QPS: o.QPS, ResponseBytes: o.ResponseBytes, Connections: o.Connections,
 		SingleCoreConnections: o.SingleCoreConnections, SingleCoreClient: o.SingleCoreClient, Quick: o.Quick,
 	}}
 	if err := h.prepareTools(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -122,50 +123,97 @@ func (h *harness) startTransparentChain(ctx context.Context, cl *cleanups) *chai
 // echoPath asks fortio's echo handler for a response of ResponseBytes.
 func (h *harness) echoPath() string { return fmt.Sprintf("/echo?size=%d", h.opts.ResponseBytes) }
 
-// latencyPoint runs every chain at one connection count, back to back.
+// latencyPoint runs every chain at one connection count: Rounds rounds, in
+// each of which every chain runs for Duration/Rounds, back to back, direct
+// first. A path's latency is the median of its rounds, its added latency
+// the median of what it added over the direct path in the same round: a
+// burst of outside load then spoils one round rather than the comparison.
 func (h *harness) latencyPoint(ctx context.Context, chains []chain, conns int, totals map[string][]proxyTotals) (LatencyPoint, error) {
 	pt := LatencyPoint{Connections: conns}
-	for _, ch := range chains {
-		raw := fmt.Sprintf("latency-%s-c%d.json", ch.path, conns)
-		meter, err := startOther(append(ch.pids[:len(ch.pids):len(ch.pids)], ch.server))
-		if err != nil {
-			return pt, err
+	rounds := max(h.opts.Rounds, 1)
+	perRound := h.opts.Duration / time.Duration(rounds)
+	byPath := make([][]LatencyRound, len(chains))
+	cpu := make([][]time.Duration, len(chains))
+	requests := make([]int64, len(chains))
+	for r := range rounds {
+		for i, ch := range chains {
+			raw := fmt.Sprintf("latency-%s-c%d-r%d.json", ch.path, conns, r+1)
+			meter, err := startOther(append(ch.pids[:len(ch.pids):len(ch.pids)], ch.server))
+			if err != nil {
+				return pt, err
+			}
+			h.log.Info("latency", "path", ch.path, "connections", conns, "round", r+1, "duration", perRound)
+			res, err := h.runLoad(ctx, fmt.Sprintf("%s c=%d round %d", ch.path, conns, r+1), loadSpec{
+				URL: ch.url, Proxy: ch.proxy, Prefix: ch.prefix, Std: true, QPS: h.opts.QPS, Connections: conns,
+				Duration: perRound, JSONPath: filepath.Join(h.raw, raw),
+			})
+			if err != nil {
+				return pt, err
+			}
+			if res.OK == 0 {
+				return pt, fmt.Errorf("bench: %s at %d connections: no request succeeded (see %s and the logs in %s)", ch.path, conns, raw, h.logs)
+			}
+			used, other, err := meter.stop(res.GeneratorCPU)
+			if err != nil {
+				return pt, err
+			}
+			n := res.Requests + int64(conns) // fortio's warm-up: one request per connection
+			requests[i] += n
+			if cpu[i] == nil {
+				cpu[i] = make([]time.Duration, len(ch.pids))
+			}
+			for j := range ch.pids {
+				cpu[i][j] += used[j]
+				totals[ch.path][j].cpu += used[j]
+				totals[ch.path][j].requests += n
+			}
+			byPath[i] = append(byPath[i], LatencyRound{P50: ms(res.P50), P90: ms(res.P90), P99: ms(res.P99),
+				ActualQPS: res.ActualQPS, Requests: res.Requests, Errors: res.Errors(), RawResults: filepath.Join("raw", raw), OtherCPU: other})
 		}
-		h.log.Info("latency", "path", ch.path, "connections", conns, "duration", h.opts.Duration)
-		res, err := h.runLoad(ctx, fmt.Sprintf("%s c=%d", ch.path, conns), loadSpec{
-			URL: ch.url, Proxy: ch.proxy, Prefix: ch.prefix, Std: true, QPS: h.opts.QPS, Connections: conns,
-			Duration: h.opts.Duration, JSONPath: filepath.Join(h.raw, raw),
-		})
-		if err != nil {
-			return pt, err
+	}
+	for i, ch := range chains {
+		p := PathLatency{Path: ch.path, Rounds: byPath[i], RawResults: byPath[i][0].RawResults}
+		for _, r := range byPath[i] {
+			p.ActualQPS += r.ActualQPS / float64(len(byPath[i]))
+			p.Requests += r.Requests
+			p.Errors += r.Errors
+			p.OtherCPU = max(p.OtherCPU, r.OtherCPU)
 		}
-		if res.OK == 0 {
-			return pt, fmt.Errorf("bench: %s at %d connections: no request succeeded (see %s and the logs in %s)", ch.path, conns, raw, h.logs)
+		p.P50 = median(byPath[i], func(r LatencyRound) float64 { return r.P50 })
+		p.P90 = median(byPath[i], func(r LatencyRound) float64 { return r.P90 })
+		p.P99 = median(byPath[i], func(r LatencyRound) float64 { return r.P99 })
+		for j := range ch.pids {
+			p.ProxyCPU = append(p.ProxyCPU, cpu[i][j].Seconds()*1000/float64(requests[i]))
 		}
-		cpu, other, err := meter.stop(res.GeneratorCPU)
-		if err != nil {
-			return pt, err
-		}
-		requests := res.Requests + int64(conns) // fortio's warm-up: one request per connection
-		var perPoint []float64
-		for i := range ch.pids {
-			totals[ch.path][i].cpu += cpu[i]
-			totals[ch.path][i].requests += requests
-			perPoint = append(perPoint, cpu[i].Seconds()*1000/float64(requests))
-		}
-		pt.Paths = append(pt.Paths, PathLatency{
-			Path: ch.path, P50: ms(res.P50), P90: ms(res.P90), P99: ms(res.P99),
-			ActualQPS: res.ActualQPS, Requests: res.Requests, Errors: res.Errors(), RawResults: filepath.Join("raw", raw),
-			OtherCPU: other, ProxyCPU: perPoint,
-		})
+		pt.Paths = append(pt.Paths, p)
 	}
 	addedOverDirect(&pt)
 	return pt, nil
 }
 
+// median of f over the rounds (the mean of the middle two for an even
+// count).
+func median(rounds []LatencyRound, f func(LatencyRound) float64) float64 {
+	v := make([]float64, len(rounds))
+	for i, r := range rounds {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
 func ms(seconds float64) float64 { return seconds * 1000 }
 
-// addedOverDirect fills each path's added latency over the direct path.
+// addedOverDirect fills each path's added latency over the direct path:
+// the median over the rounds of what the path added in each round (the
+// plain difference of the two medians when there are no rounds).
 func addedOverDirect(pt *LatencyPoint) {
 	d, ok := pathOf(*pt, PathDirect)
 	if !ok {
@@ -176,7 +224,18 @@ func addedOverDirect(pt *LatencyPoint) {
 		if p.Path == PathDirect {
 			continue
 		}
-		p.AddedP50, p.AddedP90, p.AddedP99 = p.P50-d.P50, p.P90-d.P90, p.P99-d.P99
+		if len(p.Rounds) == 0 || len(p.Rounds) != len(d.Rounds) {
+			p.AddedP50, p.AddedP90, p.AddedP99 = p.P50-d.P50, p.P90-d.P90, p.P99-d.P99
+			continue
+		}
+		added := make([]LatencyRound, len(p.Rounds))
+		for r, pr := range p.Rounds {
+			dr := d.Rounds[r]
+			added[r] = LatencyRound{P50: pr.P50 - dr.P50, P90: pr.P90 - dr.P90, P99: pr.P99 - dr.P99}
+		}
+		p.AddedP50 = median(added, func(r LatencyRound) float64 { return r.P50 })
+		p.AddedP90 = median(added, func(r LatencyRound) float64 { return r.P90 })
+		p.AddedP99 = median(added, func(r LatencyRound) float64 { return r.P99 })
 	}
 }
 

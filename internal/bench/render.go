@@ -54,7 +54,11 @@ func (r *Report) writeHeader(w io.Writer) {
 	}
 	fmt.Fprint(w, ".")
 	if len(r.Latency) > 0 {
-		fmt.Fprintf(w, " Load: %.0f req/s open loop, %d-byte responses, HTTP/1.1 keep-alive, %gs per point.", s.QPS, s.ResponseBytes, s.Duration)
+		fmt.Fprintf(w, " Load: %.0f req/s open loop, %d-byte responses, HTTP/1.1 keep-alive, %gs per point", s.QPS, s.ResponseBytes, s.Duration)
+		if s.Rounds > 1 {
+			fmt.Fprintf(w, " in %d rounds (every path once per round; latencies are the medians of the rounds)", s.Rounds)
+		}
+		fmt.Fprint(w, ".")
 	}
 	if s.Quick {
 		fmt.Fprint(w, " Quick mode: a smoke test, not a measurement.")

@@ -42,6 +42,7 @@ type Machine struct {
 // Settings are the parameters of the run.
 type Settings struct {
 	Duration              float64 `json:"durationSeconds"`
+	Rounds                int     `json:"rounds"`
 	QPS                   float64 `json:"qps"`
 	ResponseBytes         int     `json:"responseBytes"`
 	Connections           []int   `json:"connections"`
@@ -74,8 +75,24 @@ type PathLatency struct {
 	// (client side first).
 	ProxyCPU []float64 `json:"proxyVcpuPer1000Rps,omitempty"`
 	// OtherCPU is the CPU (in cores) that processes outside the run used
-	// while it lasted (including the hypervisor's steal time): noise.
+	// while it lasted (including the hypervisor's steal time): noise. The
+	// most of any round.
 	OtherCPU float64 `json:"otherCpuCores"`
+	// Rounds are the path's rounds at this connection count; P50, P90 and
+	// P99 above are their medians, RawResults the first round's.
+	Rounds []LatencyRound `json:"rounds,omitempty"`
+}
+
+// LatencyRound is one round of a path at one connection count.
+type LatencyRound struct {
+	P50        float64 `json:"p50Ms"`
+	P90        float64 `json:"p90Ms"`
+	P99        float64 `json:"p99Ms"`
+	ActualQPS  float64 `json:"actualQps"`
+	Requests   int64   `json:"requests"`
+	Errors     int64   `json:"errors"`
+	RawResults string  `json:"rawResults"`
+	OtherCPU   float64 `json:"otherCpuCores"`
 }
 
 // ProxyUsage is one proxy process's resource use over the whole latency

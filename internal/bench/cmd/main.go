@@ -50,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Options, bool, error) {
 	fs.StringVar(&o.ResultsDir, "results", "bin/bench", "directory for report.md, report.json, raw results, logs and profiles")
 	fs.StringVar(&o.RepoDir, "repo", "", "the Halyard repository (default: the one containing the working directory)")
 	fs.DurationVar(&o.Duration, "duration", 0, "duration of each measured point (default 10s)")
+	fs.IntVar(&o.Rounds, "rounds", 0, "latency runs: rounds each point is split into, every path once per round; medians are reported (default 3)")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke test: about 1s per path at one connection count, small control plane")
 	conns := fs.String("connections", "2,4,16,64", "connection counts of the latency runs")
 	fs.Float64Var(&o.QPS, "qps", 1000, "request rate of the latency runs")
