@@ -252,7 +252,8 @@ func proxyUsage(chains []chain, totals map[string][]proxyTotals) ([]ProxyUsage, 
 			}
 			t := totals[ch.path][i]
 			u := ProxyUsage{Path: ch.path, Proxy: roles[i], PID: pid, CPUSeconds: t.cpu.Seconds(),
-				Requests: t.requests, PeakRSSMB: float64(s.PeakRSS) / 1e6}
+				Requests: t.requests, PeakRSSMB: float64(s.PeakRSS) / 1e6,
+				AnonRSSMB: float64(s.AnonRSS) / 1e6, FileRSSMB: float64(s.FileRSS) / 1e6}
 			if t.requests > 0 {
 				u.CPUPer1000 = t.cpu.Seconds() * 1000 / float64(t.requests)
 			}

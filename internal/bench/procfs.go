@@ -19,6 +19,8 @@ type procSample struct {
 	CPU     time.Duration // utime + stime
 	PeakRSS int64         // VmHWM, bytes
 	RSS     int64         // VmRSS, bytes
+	AnonRSS int64         // RssAnon, bytes (0 when the kernel does not say)
+	FileRSS int64         // RssFile, bytes (0 when the kernel does not say)
 }
 
 // readProc reads /proc/<pid>/stat and /proc/<pid>/status.
@@ -39,7 +41,7 @@ func readProc(pid int) (procSample, error) {
 	if err != nil {
 		return procSample{}, fmt.Errorf("bench: process %d: %w", pid, err)
 	}
-	return procSample{CPU: cpu, PeakRSS: mem["VmHWM"], RSS: mem["VmRSS"]}, nil
+	return procSample{CPU: cpu, PeakRSS: mem["VmHWM"], RSS: mem["VmRSS"], AnonRSS: mem["RssAnon"], FileRSS: mem["RssFile"]}, nil
 }
 
 // parseStatCPU returns utime + stime from the content of /proc/<pid>/stat.

@@ -127,9 +127,13 @@ func triple(a, b, c float64, signed bool) string {
 
 func (r *Report) writeProxies(w io.Writer) {
 	fmt.Fprintf(w, "Proxy resources over the latency run at %.0f req/s\n\n", r.Settings.QPS)
-	fmt.Fprint(w, "| path | proxy | vCPU per 1000 req/s | peak RSS (MB) |\n|---|---|---:|---:|\n")
+	fmt.Fprint(w, "| path | proxy | vCPU per 1000 req/s | peak RSS (MB) | at the end: own / binary and libraries (MB) |\n|---|---|---:|---:|---:|\n")
 	for _, p := range r.Proxies {
-		fmt.Fprintf(w, "| %s | %s | %.3f | %.1f |\n", pathTitle(p.Path), p.Proxy, p.CPUPer1000, p.PeakRSSMB)
+		split := "-" // not in the report (an older one) or not given by the kernel
+		if p.AnonRSSMB > 0 || p.FileRSSMB > 0 {
+			split = fmt.Sprintf("%.1f / %.1f", p.AnonRSSMB, p.FileRSSMB)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.3f | %.1f | %s |\n", pathTitle(p.Path), p.Proxy, p.CPUPer1000, p.PeakRSSMB, split)
 	}
 	fmt.Fprintln(w)
 }

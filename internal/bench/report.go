@@ -107,6 +107,12 @@ type ProxyUsage struct {
 	// 1000 requests/s.
 	CPUPer1000 float64 `json:"vcpuPer1000Rps"`
 	PeakRSSMB  float64 `json:"peakRssMB"` // VmHWM, 10^6 bytes
+	// AnonRSSMB and FileRSSMB split the resident memory at the end of the
+	// run: the process's own (heap, stacks) and its binary's and
+	// libraries' pages, which the page cache shares between processes
+	// running the same files (RssAnon and RssFile, 10^6 bytes).
+	AnonRSSMB float64 `json:"anonRssMB"`
+	FileRSSMB float64 `json:"fileRssMB"`
 }
 
 // SingleCore is one path's closed-loop maximum with its proxy on one core.
