@@ -88,7 +88,9 @@ func (s *Server) relay(st *reqState, ctx context.Context) {
 		res.Body.Close()
 		info := &st.info
 		switch {
-		case werr != nil:
+		case werr != nil, errors.Is(ctx.Err(), context.Canceled):
+			// The client went away: net/http cancels the request's
+			// context, which ends the upstream read too.
 			info.Flags |= DownstreamConnectionTermination
 			info.Details = "downstream connection termination while the response was sent"
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):

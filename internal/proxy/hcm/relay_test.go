@@ -168,3 +168,48 @@ func TestRelayUpgradeMismatch(t *testing.T) {
 		t.Errorf("flags %s", i.Flags)
 	}
 }
+
+// A client that goes away while a response streams is DC, and the
+// upstream request ends with it.
+func TestRelayClientGoneMidResponse(t *testing.T) {
+	upstreamDone := make(chan struct{})
+	addr := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		defer close(upstreamDone)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for {
+			if _, err := io.WriteString(w, "data: tick\n\n"); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	rg := newRig(t, []clusterSpec{{name: "c", addrs: []string{addr}}}, table(vhost(clusterRoute("c"))))
+	conn, err := net.Dial("tcp", rg.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /events HTTP/1.1\r\nHost: svc\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "data: tick\n" {
+		t.Fatalf("%q %v", line, err)
+	}
+	conn.Close()
+	select {
+	case <-upstreamDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request went on after the client left")
+	}
+	if i := rg.last(); i.Flags != DownstreamConnectionTermination || i.Status != 200 {
+		t.Errorf("flags %s, status %d", i.Flags, i.Status)
+	}
+}
