@@ -41,15 +41,47 @@ func (h *histogram) observe(units uint64) {
 
 // write appends the bucket, sum and count lines of one series.
 func (h *histogram) write(b []byte, name, labels string) []byte {
+	les := bucketLabels(h.bounds)
 	var cum uint64
-	for i, bound := range h.bounds {
+	for i := range h.bounds {
 		cum += h.counts[i].Load()
-		b = appendSample(b, name+"_bucket", labels, `le="`+strconv.FormatFloat(bound, 'g', -1, 64)+`"`, float64(cum))
+		b = appendSampleSuffix(b, name, "_bucket", labels, les[i], float64(cum))
 	}
 	cum += h.counts[len(h.bounds)].Load()
-	b = appendSample(b, name+"_bucket", labels, `le="+Inf"`, float64(cum))
-	b = appendSample(b, name+"_sum", labels, "", float64(h.sum.Load())/h.scale)
-	return appendSample(b, name+"_count", labels, "", float64(cum))
+	b = appendSampleSuffix(b, name, "_bucket", labels, `le="+Inf"`, float64(cum))
+	b = appendSampleSuffix(b, name, "_sum", labels, "", float64(h.sum.Load())/h.scale)
+	return appendSampleSuffix(b, name, "_count", labels, "", float64(cum))
+}
+
+// Bucket labels (le="0.5") of Istio's bounds, formatted once.
+var (
+	durationLabels = formatBuckets(DurationBuckets)
+	byteLabels     = formatBuckets(ByteBuckets)
+)
+
+func bucketLabels(bounds []float64) []string {
+	switch {
+	case len(bounds) == 0:
+		return nil
+	case &bounds[0] == &DurationBuckets[0]:
+		return durationLabels
+	case &bounds[0] == &ByteBuckets[0]:
+		return byteLabels
+	}
+	return formatBuckets(bounds)
+}
+
+func formatBuckets(bounds []float64) []string {
+	out := make([]string, len(bounds))
+	for i, b := range bounds {
+		out[i] = `le="` + strconv.FormatFloat(b, 'g', -1, 64) + `"`
+	}
+	return out
+}
+
+func appendSampleSuffix(b []byte, name, suffix, labels, extra string, v float64) []byte {
+	b = append(b, name...)
+	return appendSample(b, suffix, labels, extra, v)
 }
 
 func appendSample(b []byte, name, labels, extra string, v float64) []byte {

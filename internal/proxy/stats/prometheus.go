@@ -1,6 +1,9 @@
 package stats
 
-import "io"
+import (
+	"io"
+	"sync"
+)
 
 // Metric names.
 const (
@@ -20,13 +23,22 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	r.mu.RLock()
 	httpList, tcpList := r.httpList, r.tcpList
 	r.mu.RUnlock()
-	var b []byte
+	// The exposition is written in chunks from a pooled buffer: a
+	// sidecar's can be close to a megabyte (Istio's labels are long), too
+	// much to build whole every scrape in a heap of a few megabytes.
+	bp := expoBufs.Get().(*[]byte)
+	defer func() { expoBufs.Put(bp) }()
+	b := (*bp)[:0]
+	var err error
 	if len(httpList) > 0 {
 		hdr := false
 		for _, s := range httpList {
 			if !s.drop[0] {
 				b = headerOnce(b, &hdr, RequestsTotal, "counter", "Requests by source, destination and response.")
 				b = appendSample(b, RequestsTotal, s.labels[0], "", float64(s.requests.Load()))
+				if b, err = spill(w, b); err != nil {
+					return err
+				}
 			}
 		}
 		hists := []struct {
@@ -44,6 +56,9 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 				if !s.drop[h.i] {
 					b = headerOnce(b, &hdr, h.name, "histogram", h.help)
 					b = h.get(s).write(b, h.name, s.labels[h.i])
+					if b, err = spill(w, b); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -65,12 +80,32 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 				if !s.drop[c.i] {
 					b = headerOnce(b, &hdr, c.name, "counter", c.help)
 					b = appendSample(b, c.name, s.labels[c.i], "", float64(c.get(s)))
+					if b, err = spill(w, b); err != nil {
+						return err
+					}
 				}
 			}
 		}
 	}
-	_, err := w.Write(b)
+	*bp = b
+	if len(b) > 0 {
+		_, err = w.Write(b)
+	}
 	return err
+}
+
+// expoChunk is the size at which the exposition buffer is written out.
+const expoChunk = 32 << 10
+
+var expoBufs = sync.Pool{New: func() any { b := make([]byte, 0, expoChunk+16<<10); return &b }}
+
+// spill writes b out once it holds a chunk, and returns it emptied.
+func spill(w io.Writer, b []byte) ([]byte, error) {
+	if len(b) < expoChunk {
+		return b, nil
+	}
+	_, err := w.Write(b)
+	return b[:0], err
 }
 
 // headerOnce writes a metric's HELP and TYPE lines before its first
@@ -80,6 +115,13 @@ func headerOnce(b []byte, done *bool, name, typ, help string) []byte {
 		return b
 	}
 	*done = true
-	b = append(b, "# HELP "+name+" "+help+"\n"...)
-	return append(b, "# TYPE "+name+" "+typ+"\n"...)
+	b = append(b, "# HELP "...)
+	b = append(b, name...)
+	b = append(b, ' ')
+	b = append(b, help...)
+	b = append(b, "\n# TYPE "...)
+	b = append(b, name...)
+	b = append(b, ' ')
+	b = append(b, typ...)
+	return append(b, '\n')
 }
