@@ -213,3 +213,63 @@ func TestRelayClientGoneMidResponse(t *testing.T) {
 		t.Errorf("flags %s, status %d", i.Flags, i.Status)
 	}
 }
+
+// Bodies of every framing cross the relay intact: a HEAD's length without
+// a body, 204 and 304 without one, a chunked upload, and a large response
+// of known and of unknown length.
+func TestRelayBodies(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+	addr := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/head":
+			w.Header().Set("Content-Length", "1234")
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/304":
+			w.WriteHeader(http.StatusNotModified)
+		case "/upload":
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%d %v", len(b), r.TransferEncoding)
+		case "/big":
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			io.WriteString(w, big)
+		case "/big-chunked":
+			for i := 0; i < len(big); i += 100 << 10 {
+				io.WriteString(w, big[i:min(i+100<<10, len(big))])
+				w.(http.Flusher).Flush()
+			}
+		}
+	})
+	rg := newRig(t, []clusterSpec{{name: "c", addrs: []string{addr}}}, table(vhost(clusterRoute("c"))))
+
+	if resp, body := rg.do("HEAD", "/head", nil, nil); resp.StatusCode != 200 || resp.ContentLength != 1234 || body != "" {
+		t.Errorf("HEAD: %d, length %d, body %q", resp.StatusCode, resp.ContentLength, body)
+	}
+	for _, c := range []struct {
+		path   string
+		status int
+	}{{"/204", 204}, {"/304", 304}} {
+		if resp, body := rg.do("GET", c.path, nil, nil); resp.StatusCode != c.status || body != "" {
+			t.Errorf("%s: %d %q", c.path, resp.StatusCode, body)
+		}
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		for range 10 {
+			pw.Write([]byte(strings.Repeat("x", 1000)))
+		}
+		pw.Close()
+	}()
+	if resp, body := rg.do("POST", "/upload", nil, pr); resp.StatusCode != 200 || body != "10000 [chunked]" {
+		t.Errorf("chunked upload: %d %q", resp.StatusCode, body)
+	}
+	for _, p := range []string{"/big", "/big-chunked"} {
+		resp, body := rg.do("GET", p, nil, nil)
+		if resp.StatusCode != 200 || body != big {
+			t.Errorf("%s: %d, %d bytes", p, resp.StatusCode, len(body))
+		}
+		if i := rg.last(); i.ResponseBytes != int64(len(big)) {
+			t.Errorf("%s: %d response bytes counted", p, i.ResponseBytes)
+		}
+	}
+}
