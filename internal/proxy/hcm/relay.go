@@ -164,7 +164,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 func isEventStream(h http.Header) bool {
 	ct := h["Content-Type"]
-	if len(ct) == 0 {
+	if len(ct) == 0 || len(ct[0]) < len("text/event-stream") || (ct[0][0]|0x20) != 't' {
 		return false
 	}
 	base, _, _ := strings.Cut(ct[0], ";")
