@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +67,21 @@ func TestBadFormats(t *testing.T) {
 	}
 	if _, err := New(Config{Path: "/nonexistent-dir/x.log"}, NewSinks(nil)); err == nil || !strings.HasPrefix(err.Error(), "accesslog: ") {
 		t.Errorf("unwritable path: %v", err)
+	}
+}
+
+// DOWNSTREAM_REMOTE_ADDRESS is the client the HCM found (from
+// x-forwarded-for), DOWNSTREAM_DIRECT_REMOTE_ADDRESS the peer.
+func TestRemoteAddresses(t *testing.T) {
+	var out bytes.Buffer
+	l, err := New(Config{Path: "/dev/stdout", Text: "%DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%\n"}, NewSinks(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := entry()
+	e.Remote = netip.MustParseAddrPort("192.0.2.5:0")
+	l.Log(e)
+	if got := out.String(); got != "192.0.2.5:0 192.0.2.5 127.0.0.1:5555\n" {
+		t.Errorf("got %q", got)
 	}
 }

@@ -147,6 +147,21 @@ var operators = map[string]operator{
 	},
 	"UPSTREAM_REQUEST_ATTEMPT_COUNT": func(i *hcm.RequestInfo) (string, bool) { return strconv.Itoa(i.Attempts), true },
 	"DOWNSTREAM_REMOTE_ADDRESS": func(i *hcm.RequestInfo) (string, bool) {
+		if i.Remote.IsValid() {
+			return i.Remote.String(), true
+		}
+		if i.Request == nil {
+			return "", false
+		}
+		return some(i.Request.RemoteAddr)
+	},
+	"DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": func(i *hcm.RequestInfo) (string, bool) {
+		if i.Remote.IsValid() {
+			return i.Remote.Addr().String(), true
+		}
+		return "", false
+	},
+	"DOWNSTREAM_DIRECT_REMOTE_ADDRESS": func(i *hcm.RequestInfo) (string, bool) {
 		if i.Request == nil {
 			return "", false
 		}

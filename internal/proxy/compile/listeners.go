@@ -178,7 +178,8 @@ func compileListener(l *listenerv3.Listener, t Telemetry) (listener.Config, erro
 }
 
 func compileHCM(h *hcmv3.HttpConnectionManager, t Telemetry) (*hcm.Config, error) {
-	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true), UseRemoteAddress: h.GetUseRemoteAddress().GetValue()}
+	c := &hcm.Config{GenerateRequestID: boolValue(h.GetGenerateRequestId(), true), UseRemoteAddress: h.GetUseRemoteAddress().GetValue(),
+		XffNumTrustedHops: h.GetXffNumTrustedHops()}
 	switch rs := h.GetRouteSpecifier().(type) {
 	case *hcmv3.HttpConnectionManager_Rds:
 		if rs.Rds.GetRouteConfigName() == "" {

@@ -40,6 +40,10 @@ type Config struct {
 	// address is appended to X-Forwarded-For (Envoy's edge setting; off
 	// in sidecars).
 	UseRemoteAddress bool
+	// XffNumTrustedHops is the HCM's xff_num_trusted_hops: how many
+	// proxies in front, on the right of X-Forwarded-For, are trusted when
+	// the client's address is taken from it (RequestInfo.Remote).
+	XffNumTrustedHops uint32
 	// Inbound is set on inbound listeners (traffic_direction INBOUND):
 	// requests arrive from a peer sidecar and their peer metadata headers
 	// are read and removed.
@@ -170,6 +174,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	info.Path = r.URL.Path
 	info.RequestID = r.Header.Get("X-Request-Id")
 	info.Inbound = cfg.Inbound
+	info.Remote = trustedClient(r, cfg.UseRemoteAddress, cfg.XffNumTrustedHops)
 	if cfg.Inbound {
 		connSecurity(r.Context(), info)
 		// Recorded now so that a request a filter answers (rbac) is
@@ -255,6 +260,7 @@ func (s *Server) Reject(w http.ResponseWriter, r *http.Request, listener string,
 	*info = RequestInfo{Start: s.now(), Listener: listener, Protocol: r.Proto, Method: r.Method,
 		Authority: r.Host, Path: r.URL.Path, RequestID: r.Header.Get("X-Request-Id"),
 		GRPC: isGRPC(r), GRPCStatus: -1, RequestBytes: r.ContentLength, Request: r}
+	info.Remote = trustedClient(r, false, 0)
 	st.localReply(status, f, body, body, false)
 	if s.opts.OnDone != nil {
 		s.done(st)

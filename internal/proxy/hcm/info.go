@@ -2,6 +2,7 @@ package hcm
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -101,6 +102,11 @@ type RequestInfo struct {
 	// PeerMetadata is the x-envoy-peer-metadata an inbound request
 	// carried (the client sidecar's workload).
 	PeerMetadata string
+	// Remote is the client's address as Envoy determines it (its
+	// downstream remote address): from X-Forwarded-For per the HCM's
+	// use_remote_address and xff_num_trusted_hops, port 0; else the
+	// peer's (Request.RemoteAddr).
+	Remote netip.AddrPort
 	// Request is the downstream request; valid only during OnDone and
 	// the access loggers.
 	Request *http.Request

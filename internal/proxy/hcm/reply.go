@@ -71,7 +71,7 @@ type reqState struct {
 // formatContext is the context of %COMMAND% header values.
 func (st *reqState) formatContext(resp http.Header) *router.FormatContext {
 	fc := &router.FormatContext{Request: st.r, Response: resp, UpstreamHost: st.info.UpstreamHost,
-		Cluster: st.info.Cluster, Route: st.info.Route, Start: st.info.Start}
+		Cluster: st.info.Cluster, Route: st.info.Route, Start: st.info.Start, Remote: st.info.Remote}
 	return fc
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +152,14 @@ func TestFormatAddresses(t *testing.T) {
 	got := f.format(&FormatContext{Request: r, UpstreamHost: "10.0.0.3:9080", Route: "default"})
 	if got != "10.0.0.1:5555/10.0.0.2/10.0.0.3/default" {
 		t.Errorf("got %q", got)
+	}
+	// The client the HCM found (from x-forwarded-for) against the peer.
+	both, err := parseFormat("%DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := both.format(&FormatContext{Request: r, Remote: netip.MustParseAddrPort("192.0.2.5:0")}); got != "192.0.2.5:0 192.0.2.5 10.0.0.1:5555 10.0.0.1" {
+		t.Errorf("remote and direct addresses: %q", got)
 	}
 	if f, _ := parseFormat("%HOSTNAME%"); f.parts != nil || f.lit == "" {
 		t.Errorf("HOSTNAME is not resolved when compiling: %+v", f)

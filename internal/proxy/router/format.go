@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"os"
 	"strconv"
@@ -28,6 +29,9 @@ type FormatContext struct {
 	Cluster      string
 	Route        string
 	Start        time.Time
+	// Remote is the client's address as the HCM determined it (from
+	// X-Forwarded-For or the peer); when invalid, the peer's.
+	Remote netip.AddrPort
 }
 
 type command uint8
@@ -36,6 +40,8 @@ const (
 	cmdLiteral command = iota
 	cmdRemoteAddr
 	cmdRemoteIP
+	cmdDirectRemoteAddr
+	cmdDirectRemoteIP
 	cmdLocalAddr
 	cmdLocalIP
 	cmdUpstreamAddr
@@ -67,8 +73,8 @@ type formatter struct {
 var simpleCommands = map[string]command{
 	"DOWNSTREAM_REMOTE_ADDRESS":                     cmdRemoteAddr,
 	"DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT":        cmdRemoteIP,
-	"DOWNSTREAM_DIRECT_REMOTE_ADDRESS":              cmdRemoteAddr,
-	"DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT": cmdRemoteIP,
+	"DOWNSTREAM_DIRECT_REMOTE_ADDRESS":              cmdDirectRemoteAddr,
+	"DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT": cmdDirectRemoteIP,
 	"DOWNSTREAM_LOCAL_ADDRESS":                      cmdLocalAddr,
 	"DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT":         cmdLocalIP,
 	"UPSTREAM_REMOTE_ADDRESS":                       cmdUpstreamAddr,
@@ -225,11 +231,22 @@ func (p *formatPart) value(fc *FormatContext) string {
 	var v string
 	r := fc.Request
 	switch p.cmd {
-	case cmdRemoteAddr:
+	case cmdRemoteAddr, cmdRemoteIP:
+		switch {
+		case fc.Remote.IsValid() && p.cmd == cmdRemoteAddr:
+			v = fc.Remote.String()
+		case fc.Remote.IsValid():
+			v = fc.Remote.Addr().String()
+		case r != nil && p.cmd == cmdRemoteAddr:
+			v = r.RemoteAddr
+		case r != nil:
+			v = hostOnly(r.RemoteAddr)
+		}
+	case cmdDirectRemoteAddr:
 		if r != nil {
 			v = r.RemoteAddr
 		}
-	case cmdRemoteIP:
+	case cmdDirectRemoteIP:
 		if r != nil {
 			v = hostOnly(r.RemoteAddr)
 		}

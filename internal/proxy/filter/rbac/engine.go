@@ -43,8 +43,9 @@ type Request struct {
 	// matchers never match then).
 	HTTP *http.Request
 	// Source is the downstream peer's address (direct_remote_ip,
-	// source_ip); Remote the original client's (remote_ip), the same as
-	// Source unless an HCM trusts x-forwarded-for hops.
+	// source_ip); Remote the original client's (remote_ip): for HTTP the
+	// HCM's trusted client address (the last X-Forwarded-For address on
+	// a sidecar, as Envoy), for TCP the peer's.
 	Source netip.AddrPort
 	Remote netip.Addr
 	// Dest is the connection's destination: its original destination

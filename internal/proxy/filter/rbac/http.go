@@ -187,13 +187,17 @@ func (f *HTTPFilter) shadow(x *hcm.Exchange, e *Engine, r *Request) {
 func (f *HTTPFilter) OnResponse(*hcm.Exchange, int, http.Header) {}
 
 // fillRequest reads what the matchers need from an exchange: the peer
-// (RemoteAddr; remote_ip is the same, as Envoy with no trusted
-// x-forwarded-for hops), the connection's destination, its mutual TLS.
+// (RemoteAddr, direct_remote_ip), the client as the HCM determined it
+// (remote_ip: from X-Forwarded-For as Envoy does, else the peer), the
+// connection's destination, its mutual TLS.
 func fillRequest(r *Request, x *hcm.Exchange) {
 	r.HTTP, r.Metadata = x.Request, x
 	if ap, err := netip.ParseAddrPort(x.Request.RemoteAddr); err == nil {
 		r.Source = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		r.Remote = r.Source.Addr()
+	}
+	if x.Info != nil && x.Info.Remote.IsValid() {
+		r.Remote = x.Info.Remote.Addr()
 	}
 	ctx := x.Request.Context()
 	r.Dest, _ = hcm.ConnDestination(ctx)

@@ -251,3 +251,39 @@ func BenchmarkFilterChain(b *testing.B) {
 		})
 	}
 }
+
+// remote_ip (Istio's remoteIpBlocks and remote.ip) is the client the HCM
+// found: on a sidecar the last X-Forwarded-For address, as Envoy; the
+// peer without the header. direct_remote_ip (ipBlocks) is always the peer.
+func TestRemoteIPFromForwardedFor(t *testing.T) {
+	allow := httpFilter(t, &rbachttpv3.RBAC{Rules: rbacOf(rbacv3.RBAC_ALLOW, map[string]*rbacv3.Policy{
+		"ns[foo]-policy[office]-rule[0]": pol(pAny(), idRemote(cidr("192.0.2.0", 24))),
+		"ns[foo]-policy[local]-rule[0]":  pol(pPath(prefix("/local")), idDirect(cidr("127.0.0.1", 32))),
+	})})
+	p := filtertest.Start(t, []hcm.Filter{allow}, catchAll)
+	c := &http.Client{}
+	for _, tc := range []struct {
+		path, xff string
+		want      int
+	}{
+		{"/x", "", 403},                         // the peer, 127.0.0.1, is not in the block
+		{"/x", "192.0.2.44", 200},               // the client
+		{"/x", "192.0.2.44, 198.51.100.1", 403}, // the last address counts
+		{"/x", "198.51.100.1, 192.0.2.44", 200},
+		{"/x", "not-an-ip", 403}, // falls back to the peer
+		{"/local", "198.51.100.1", 200},
+	} {
+		h := http.Header{}
+		if tc.xff != "" {
+			h.Set("X-Forwarded-For", tc.xff)
+		}
+		resp, _ := p.Do(t, c, "GET", tc.path, h)
+		info := p.Info(t)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s with X-Forwarded-For %q: %d, want %d", tc.path, tc.xff, resp.StatusCode, tc.want)
+		}
+		if tc.xff == "192.0.2.44" && info.Remote != netip.MustParseAddrPort("192.0.2.44:0") {
+			t.Errorf("RequestInfo.Remote %v", info.Remote)
+		}
+	}
+}
