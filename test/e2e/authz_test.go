@@ -33,6 +33,19 @@ spec:
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
+  name: ratings-deny-remote
+spec:
+  selector:
+    matchLabels: {app: ratings}
+  action: DENY
+  rules:
+  - from:
+    - source:
+        remoteIpBlocks: ["192.0.2.0/24"]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
   name: reviews-from-productpage
 spec:
   selector:
@@ -74,7 +87,8 @@ spec:
 }
 
 // TestAuthorization enforces Istio's AuthorizationPolicy in the sidecars
-// of Bookinfo and a TCP echo service: a DENY on a path, an ALLOW by the
+// of Bookinfo and a TCP echo service: a DENY on a path, a DENY by
+// remoteIpBlocks (the client in X-Forwarded-For), an ALLOW by the
 // caller's service account, an ALLOW by namespace, a DENY of a TCP port,
 // and a policy change applied by a config reload.
 func TestAuthorization(t *testing.T) {
@@ -109,6 +123,23 @@ func TestAuthorization(t *testing.T) {
 				}
 			}
 			t.Errorf("ratings' sidecar counted %v requests denied with flag RBAC, want %d", got, n)
+		}
+	})
+
+	t.Run("DENY by remoteIpBlocks: the last X-Forwarded-For address", func(t *testing.T) {
+		codes := map[string]map[int]int{}
+		for _, xff := range []string{"192.0.2.7", "198.51.100.9, 192.0.2.7", "192.0.2.7, 198.51.100.9"} {
+			codes[xff] = map[int]int{}
+			for range n {
+				code, _, _, err := get(c, "http://ratings:9080/ratings/0", http.Header{"X-Forwarded-For": {xff}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				codes[xff][code]++
+			}
+		}
+		if codes["192.0.2.7"][403] != n || codes["198.51.100.9, 192.0.2.7"][403] != n || codes["192.0.2.7, 198.51.100.9"][200] != n {
+			t.Errorf("status codes by X-Forwarded-For: %v; want the two ending in 192.0.2.7 denied, the other allowed", codes)
 		}
 	})
 
