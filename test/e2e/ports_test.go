@@ -50,6 +50,12 @@ func TestStatsAndHealthPorts(t *testing.T) {
 		if code, _ := fetch(t, "http://"+p.AdminAddress+"/stats/prometheus"); code != 200 {
 			t.Errorf("pod %s admin /stats/prometheus: %d, want 200 (kept for compatibility)", p.Name, code)
 		}
+		// The real binary, not a test one, renders every type the control
+		// plane sends.
+		if code, body := fetch(t, "http://"+p.AdminAddress+"/config_dump"); code != 200 ||
+			!strings.Contains(body, "envoy.extensions.filters.http.router.v3.Router") {
+			t.Errorf("pod %s admin /config_dump: %d %.300s", p.Name, code, body)
+		}
 	}
 	if len(stats) != 3 { // two hello pods and halyard-exec
 		t.Fatalf("%d sidecars, want 3", len(stats))

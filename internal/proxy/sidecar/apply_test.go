@@ -38,3 +38,29 @@ func TestApplyKeepsTheLastGoodSet(t *testing.T) {
 		t.Errorf("config dump does not show the v1 cluster set:\n%s", dump.String())
 	}
 }
+
+// The config dump shows what Istio's control plane sends, including the
+// router filter and other types the proxy accepts without decoding, with
+// their @type; an Any of a type the proxy does not know at all is shown
+// by its type alone rather than failing the dump.
+func TestConfigDumpTypes(t *testing.T) {
+	p := sidecar.New(sidecar.Options{Log: slog.New(slog.DiscardHandler)})
+	l := x.OutboundHTTP(9080, "0.0.0.0_9080")
+	if err := p.Apply(xdsclient.ListenerType, "v1", []*anypb.Any{x.Any(l)}); err != nil {
+		t.Fatal(err)
+	}
+	c := x.EDSCluster("c", false)
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{"example.unknown": {TypeUrl: "type.googleapis.com/example.Unknown", Value: []byte{0x0a, 0x01, 'x'}}}
+	if err := p.Apply(xdsclient.ClusterType, "v1", []*anypb.Any{x.Any(c)}); err != nil {
+		t.Fatal(err)
+	}
+	var dump bytes.Buffer
+	if err := p.ConfigDump(&dump); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", "type.googleapis.com/example.Unknown"} {
+		if !strings.Contains(dump.String(), want) {
+			t.Errorf("config dump without %s:\n%s", want, dump.String())
+		}
+	}
+}

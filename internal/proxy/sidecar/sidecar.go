@@ -21,7 +21,6 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -340,7 +339,7 @@ func (p *Proxy) ConfigDump(w io.Writer) error {
 				if err != nil {
 					return fmt.Errorf("sidecar: config dump: %w", err)
 				}
-				b, err := protojson.Marshal(m)
+				b, err := dumpJSON.Marshal(m)
 				if err != nil {
 					return fmt.Errorf("sidecar: config dump: %w", err)
 				}
