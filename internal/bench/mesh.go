@@ -89,8 +89,51 @@ spec:
         ports:
         - name: http
           containerPort: %[2]d
-`, meshService, meshPort, inject, strings.Join(quoted, ", "))
+`, meshService, meshPort, inject, strings.Join(quoted, ", ")) + trafficPolicyYAML
 }
+
+// trafficPolicyYAML is what a team running Istio typically puts on a
+// service, so that the bench measures the sidecar with the resilience
+// features configured: a route timeout, retries with a per-try timeout,
+// a subset, LEAST_REQUEST balancing, HTTP circuit breakers and outlier
+// detection. None of it changes what a healthy upstream answers.
+const trafficPolicyYAML = `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: ` + meshService + `
+spec:
+  hosts: [` + meshService + `]
+  http:
+  - timeout: 10s
+    retries:
+      attempts: 2
+      perTryTimeout: 5s
+      retryOn: 5xx,connect-failure,refused-stream
+    route:
+    - destination:
+        host: ` + meshService + `
+        subset: v1
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: ` + meshService + `
+spec:
+  host: ` + meshService + `
+  trafficPolicy:
+    loadBalancer: {simple: LEAST_REQUEST}
+    connectionPool:
+      http: {http1MaxPendingRequests: 1024, http2MaxRequests: 1024, maxRetries: 64}
+    outlierDetection:
+      consecutive5xxErrors: 5
+      interval: 10s
+      baseEjectionTime: 30s
+      maxEjectionPercent: 100
+  subsets:
+  - name: v1
+    labels: {version: v1}
+`
 
 // proxyWrapper is a script `halyard up` runs as its proxy binary: it sets
 // the sidecar's environment and CPU affinity, then becomes halyard-proxy
