@@ -17,6 +17,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/halyard-mesh/halyard/internal/registry"
+	"github.com/halyard-mesh/halyard/internal/waittest"
 )
 
 // scrape fetches /metrics from the admin address and returns every sample
@@ -75,7 +76,7 @@ func TestMetricsCountPushesNacksAndConnections(t *testing.T) {
 	if err := stream.Send(nack); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "NACK counted", func() bool { return scrape(t, s)[`pilot_total_xds_rejects{type="lds"}`] == 1 })
+	waittest.Until(t, "NACK counted", func() bool { return scrape(t, s)[`pilot_total_xds_rejects{type="lds"}`] == 1 })
 
 	s.Metrics().CertificateIssued()
 	s.Metrics().CertificateIssued()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
+	"github.com/halyard-mesh/halyard/internal/waittest"
 )
 
 const meshYAML = `apiVersion: v1
@@ -103,17 +104,6 @@ func status1(t *testing.T, s *Server) ProxyStatus {
 	return ProxyStatus{}
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestPushAckAndRepushOnChange(t *testing.T) {
 	s := startServer(t)
 	s.SetConfig(parse(t, meshYAML))
@@ -128,7 +118,7 @@ func TestPushAckAndRepushOnChange(t *testing.T) {
 	if err := stream.Send(ack); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "ACK recorded", func() bool { return status1(t, s).Types["LDS"].Acked == first.VersionInfo })
+	waittest.Until(t, "ACK recorded", func() bool { return status1(t, s).Types["LDS"].Acked == first.VersionInfo })
 	if st := status1(t, s); !st.Connected || st.Types["LDS"].Want != first.VersionInfo || st.Types["LDS"].ConvergedAfter == "" {
 		t.Errorf("status after ACK: %+v %+v", st, st.Types["LDS"])
 	}
@@ -149,7 +139,7 @@ func TestPushAckAndRepushOnChange(t *testing.T) {
 	if err := stream.Send(nack); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "NACK recorded", func() bool { return status1(t, s).Types["LDS"].NackError == "listener: bad thing" })
+	waittest.Until(t, "NACK recorded", func() bool { return status1(t, s).Types["LDS"].NackError == "listener: bad thing" })
 	if st := status1(t, s); st.Synced() {
 		t.Errorf("a NACKing proxy reported as synced: %+v", st)
 	}

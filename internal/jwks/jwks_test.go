@@ -12,6 +12,7 @@ import (
 
 	"github.com/halyard-mesh/halyard/internal/jwk/jwktest"
 	"github.com/halyard-mesh/halyard/internal/jwks"
+	"github.com/halyard-mesh/halyard/internal/waittest"
 )
 
 // server serves a key set that the test can change, or fail.
@@ -50,17 +51,6 @@ func keySet(t *testing.T, kid string) string {
 	return jwktest.JWKS(k)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestRotation(t *testing.T) {
 	first, second := keySet(t, "one"), keySet(t, "two")
 	srv := newServer(t, first)
@@ -77,13 +67,13 @@ func TestRotation(t *testing.T) {
 		t.Fatalf("after Sync: %q, %v; want the first key set", got, err)
 	}
 	srv.set(200, second)
-	eventually(t, "the rotated key set", func() bool { got, _ := f.JWKS(uri); return got == second })
-	eventually(t, "OnChange", func() bool { return changes.Load() >= 1 })
+	waittest.Until(t, "the rotated key set", func() bool { got, _ := f.JWKS(uri); return got == second })
+	waittest.Until(t, "OnChange", func() bool { return changes.Load() >= 1 })
 
 	// A failed refresh keeps the last good keys.
 	srv.set(500, "")
 	before := srv.hits.Load()
-	eventually(t, "two failed refreshes", func() bool { return srv.hits.Load() >= before+2 })
+	waittest.Until(t, "two failed refreshes", func() bool { return srv.hits.Load() >= before+2 })
 	if got, err := f.JWKS(uri); got != second || err != nil {
 		t.Errorf("after failed refreshes: %q, %v; want the second key set", got, err)
 	}
@@ -113,7 +103,7 @@ func TestFailures(t *testing.T) {
 	}
 	// Retried at the retry interval, not the refresh interval.
 	srv.set(200, good)
-	eventually(t, "the retry", func() bool { got, _ := f.JWKS(bad); return got == good })
+	waittest.Until(t, "the retry", func() bool { got, _ := f.JWKS(bad); return got == good })
 	srv.set(404, "")
 	other := srv.URL + "/missing"
 	f.Sync(ctx, map[string]time.Duration{bad: 0, other: 0})
