@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -71,9 +72,7 @@ func (s *Server) relay(st *reqState, ctx context.Context) {
 	removeHopByHop(res.Header)
 	s.modifyResponse(st, res)
 	h := st.cw.Header()
-	for k, v := range res.Header {
-		h[k] = v // the response's headers are this request's own: no copy
-	}
+	maps.Copy(h, res.Header) // the response's headers are this request's own: the values are not copied
 	announced := len(res.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -111,9 +110,7 @@ func (s *Server) relay(st *reqState, ctx context.Context) {
 	// A response with trailers goes out chunked, even a short one.
 	st.cw.Flush()
 	if len(res.Trailer) == announced {
-		for k, v := range res.Trailer {
-			h[k] = v
-		}
+		maps.Copy(h, res.Trailer)
 		return
 	}
 	for k, vv := range res.Trailer {
@@ -249,9 +246,7 @@ func (s *Server) upgrade(st *reqState, ctx context.Context, out *http.Request, r
 	defer stop()
 
 	h := st.cw.Header()
-	for k, v := range res.Header {
-		h[k] = v
-	}
+	maps.Copy(h, res.Header)
 	res.Header = h
 	res.Body = nil
 	if err := res.Write(brw); err != nil {
