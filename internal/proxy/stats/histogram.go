@@ -13,18 +13,38 @@ var (
 	ByteBuckets = []float64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
 )
 
+// buckets are a histogram's bounds with their le="..." labels, formatted
+// once and shared by every series.
+type buckets struct {
+	bounds []float64
+	les    []string
+}
+
+func newBuckets(bounds []float64) *buckets {
+	bs := &buckets{bounds: bounds, les: make([]string, len(bounds))}
+	for i, b := range bounds {
+		bs.les[i] = `le="` + strconv.FormatFloat(b, 'g', -1, 64) + `"`
+	}
+	return bs
+}
+
+var (
+	durationBuckets = newBuckets(DurationBuckets)
+	byteBuckets     = newBuckets(ByteBuckets)
+)
+
 // histogram is a Prometheus histogram with fixed bounds: one atomic
 // counter per bucket (non-cumulative; summed when written), the count in
 // the last slot (+Inf), and the sum in units of 1/scale.
 type histogram struct {
-	bounds []float64
+	*buckets
 	counts []atomic.Uint64 // len(bounds)+1
 	sum    atomic.Uint64   // in 1/scale units
 	scale  float64
 }
 
-func newHistogram(bounds []float64, scale float64) *histogram {
-	return &histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1), scale: scale}
+func newHistogram(bs *buckets, scale float64) *histogram {
+	return &histogram{buckets: bs, counts: make([]atomic.Uint64, len(bs.bounds)+1), scale: scale}
 }
 
 // observe adds one value, given in 1/scale units (nanoseconds for
@@ -41,42 +61,15 @@ func (h *histogram) observe(units uint64) {
 
 // write appends the bucket, sum and count lines of one series.
 func (h *histogram) write(b []byte, name, labels string) []byte {
-	les := bucketLabels(h.bounds)
 	var cum uint64
 	for i := range h.bounds {
 		cum += h.counts[i].Load()
-		b = appendSampleSuffix(b, name, "_bucket", labels, les[i], float64(cum))
+		b = appendSampleSuffix(b, name, "_bucket", labels, h.les[i], float64(cum))
 	}
 	cum += h.counts[len(h.bounds)].Load()
 	b = appendSampleSuffix(b, name, "_bucket", labels, `le="+Inf"`, float64(cum))
 	b = appendSampleSuffix(b, name, "_sum", labels, "", float64(h.sum.Load())/h.scale)
 	return appendSampleSuffix(b, name, "_count", labels, "", float64(cum))
-}
-
-// Bucket labels (le="0.5") of Istio's bounds, formatted once.
-var (
-	durationLabels = formatBuckets(DurationBuckets)
-	byteLabels     = formatBuckets(ByteBuckets)
-)
-
-func bucketLabels(bounds []float64) []string {
-	switch {
-	case len(bounds) == 0:
-		return nil
-	case &bounds[0] == &DurationBuckets[0]:
-		return durationLabels
-	case &bounds[0] == &ByteBuckets[0]:
-		return byteLabels
-	}
-	return formatBuckets(bounds)
-}
-
-func formatBuckets(bounds []float64) []string {
-	out := make([]string, len(bounds))
-	for i, b := range bounds {
-		out[i] = `le="` + strconv.FormatFloat(b, 'g', -1, 64) + `"`
-	}
-	return out
 }
 
 func appendSampleSuffix(b []byte, name, suffix, labels, extra string, v float64) []byte {

@@ -150,8 +150,8 @@ func (r *Registry) newHTTP(k httpKey) *httpSeries {
 	lb := seriesKey(labels, drop)
 	s := r.httpByLb[lb]
 	if s == nil {
-		s = &httpSeries{labels: labels, drop: drop, duration: newHistogram(DurationBuckets, 1e6),
-			reqBytes: newHistogram(ByteBuckets, 1), resBytes: newHistogram(ByteBuckets, 1)}
+		s = &httpSeries{labels: labels, drop: drop, duration: newHistogram(durationBuckets, 1e6),
+			reqBytes: newHistogram(byteBuckets, 1), resBytes: newHistogram(byteBuckets, 1)}
 		r.httpByLb[lb] = s
 		r.httpList = append(r.httpList, s)
 	}
