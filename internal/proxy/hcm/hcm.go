@@ -174,7 +174,8 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, 
 	info.Path = r.URL.Path
 	info.RequestID = r.Header.Get("X-Request-Id")
 	info.Inbound = cfg.Inbound
-	info.Remote = trustedClient(r, cfg.UseRemoteAddress, cfg.XffNumTrustedHops)
+	info.Peer, _ = parseAddrPort(r.RemoteAddr)
+	info.Remote = trustedClient(r.Header, info.Peer, cfg.UseRemoteAddress, cfg.XffNumTrustedHops)
 	if cfg.Inbound {
 		connSecurity(r.Context(), info)
 		// Recorded now so that a request a filter answers (rbac) is
@@ -260,7 +261,8 @@ func (s *Server) Reject(w http.ResponseWriter, r *http.Request, listener string,
 	*info = RequestInfo{Start: s.now(), Listener: listener, Protocol: r.Proto, Method: r.Method,
 		Authority: r.Host, Path: r.URL.Path, RequestID: r.Header.Get("X-Request-Id"),
 		GRPC: isGRPC(r), GRPCStatus: -1, RequestBytes: r.ContentLength, Request: r}
-	info.Remote = trustedClient(r, false, 0)
+	info.Peer, _ = parseAddrPort(r.RemoteAddr)
+	info.Remote = trustedClient(r.Header, info.Peer, false, 0)
 	st.localReply(status, f, body, body, false)
 	if s.opts.OnDone != nil {
 		s.done(st)

@@ -102,6 +102,9 @@ type RequestInfo struct {
 	// PeerMetadata is the x-envoy-peer-metadata an inbound request
 	// carried (the client sidecar's workload).
 	PeerMetadata string
+	// Peer is the downstream connection's remote address
+	// (Request.RemoteAddr, parsed).
+	Peer netip.AddrPort
 	// Remote is the client's address as Envoy determines it (its
 	// downstream remote address): from X-Forwarded-For per the HCM's
 	// use_remote_address and xff_num_trusted_hops, port 0; else the

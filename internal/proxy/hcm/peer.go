@@ -73,9 +73,5 @@ func AddrPortOf(a net.Addr) (netip.AddrPort, bool) {
 	if a == nil {
 		return netip.AddrPort{}, false
 	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+	return parseAddrPort(a.String())
 }

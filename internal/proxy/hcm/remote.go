@@ -17,8 +17,7 @@ import (
 //     picked is not an IP, the peer's address.
 //
 // An address taken from X-Forwarded-For has port 0, as in Envoy.
-func trustedClient(r *http.Request, useRemote bool, hops uint32) netip.AddrPort {
-	peer, _ := parseAddrPort(r.RemoteAddr)
+func trustedClient(h http.Header, peer netip.AddrPort, useRemote bool, hops uint32) netip.AddrPort {
 	skip := int(hops) // addresses to skip from the right
 	if useRemote {
 		if hops == 0 {
@@ -26,7 +25,7 @@ func trustedClient(r *http.Request, useRemote bool, hops uint32) netip.AddrPort 
 		}
 		skip--
 	}
-	xff := r.Header["X-Forwarded-For"]
+	xff := h["X-Forwarded-For"]
 	if len(xff) == 0 {
 		return peer
 	}
@@ -52,6 +51,8 @@ func trustedClient(r *http.Request, useRemote bool, hops uint32) netip.AddrPort 
 	return peer
 }
 
+// parseAddrPort parses an "ip:port" (net/http's RemoteAddr), with IPv4
+// addresses in their 4-byte form.
 func parseAddrPort(s string) (netip.AddrPort, bool) {
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {

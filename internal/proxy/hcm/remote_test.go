@@ -33,7 +33,7 @@ func TestTrustedClient(t *testing.T) {
 		if c.xff != nil {
 			r.Header["X-Forwarded-For"] = c.xff
 		}
-		got := trustedClient(r, c.useRemote, c.hops)
+		got := trustedClient(r.Header, netip.MustParseAddrPort(peer), c.useRemote, c.hops)
 		if got != netip.MustParseAddrPort(c.want) {
 			t.Errorf("%s: %v, want %s", c.name, got, c.want)
 		}
@@ -44,6 +44,6 @@ func BenchmarkTrustedClient(b *testing.B) {
 	r := &http.Request{RemoteAddr: "10.11.12.13:5555", Header: http.Header{"X-Forwarded-For": {"203.0.113.128, 192.0.2.5"}}}
 	b.ReportAllocs()
 	for b.Loop() {
-		trustedClient(r, false, 0)
+		trustedClient(r.Header, netip.MustParseAddrPort(r.RemoteAddr), false, 0)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -192,13 +191,7 @@ func (f *HTTPFilter) OnResponse(*hcm.Exchange, int, http.Header) {}
 // connection's destination, its mutual TLS.
 func fillRequest(r *Request, x *hcm.Exchange) {
 	r.HTTP, r.Metadata = x.Request, x
-	if ap, err := netip.ParseAddrPort(x.Request.RemoteAddr); err == nil {
-		r.Source = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		r.Remote = r.Source.Addr()
-	}
-	if x.Info != nil && x.Info.Remote.IsValid() {
-		r.Remote = x.Info.Remote.Addr()
-	}
+	r.Source, r.Remote = x.Info.Peer, x.Info.Remote.Addr()
 	ctx := x.Request.Context()
 	r.Dest, _ = hcm.ConnDestination(ctx)
 	r.Principal, r.Authenticated = x.Info.PeerPrincipal, x.Info.MutualTLS
