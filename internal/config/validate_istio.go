@@ -71,7 +71,6 @@ func validateServiceEntry(c *docCtx, se *networking.ServiceEntry) {
 	case networking.ServiceEntry_STATIC:
 		validateStaticEndpoints(c, se, portNames)
 	default:
-		c.warnf("spec.resolution", "resolution %s is not yet supported; ignored", se.Resolution)
 		validateDNSEndpoints(c, se, portNames)
 	}
 	if se.Resolution != networking.ServiceEntry_NONE && len(se.Hosts) > 1 {

@@ -191,7 +191,7 @@ spec:
 			`t.yaml:14: ServiceEntry/default/b: spec.hosts: at least one host is required`,
 			`t.yaml:16: ServiceEntry/default/b: spec.endpoints: no endpoints may be given with resolution NONE`,
 		}},
-		{name: "DNS is warned; several hosts need HTTP ports", in: `
+		{name: "DNS: several hosts need HTTP ports", in: `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
@@ -203,7 +203,38 @@ spec:
   resolution: DNS
 `, want: []string{
 			`t.yaml:8: ServiceEntry/default/ext: spec.ports[1].protocol: several hosts need HTTP or TLS ports to be told apart (or resolution NONE)`,
-			`t.yaml:9: warning: ServiceEntry/default/ext: spec.resolution: resolution DNS is not yet supported; ignored`,
+		}},
+		{name: "DNS endpoints", in: `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: db
+spec:
+  hosts: ["*.db.example"]
+  location: MESH_INTERNAL
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  resolution: DNS_ROUND_ROBIN
+  endpoints:
+  - address: primary.db.example
+  - address: "not a host"
+    ports: {postgres: 5433}
+`, want: []string{
+			`t.yaml:10: ServiceEntry/default/db: spec.endpoints: resolution DNS_ROUND_ROBIN takes at most one endpoint`,
+			`t.yaml:12: ServiceEntry/default/db: spec.endpoints[1].address: "not a host" is neither an IP address nor a host name`,
+			`t.yaml:13: ServiceEntry/default/db: spec.endpoints[1].ports[postgres]: port "postgres" is not one of the ServiceEntry's ports`,
+		}},
+		{name: "DNS without endpoints resolves its hosts: no wildcards", in: `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: ext
+spec:
+  hosts: ["*.example.com"]
+  location: MESH_EXTERNAL
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+`, want: []string{
+			`t.yaml:6: ServiceEntry/default/ext: spec.hosts[0]: hosts must be FQDNs when no endpoints are given with resolution DNS`,
 		}},
 	})
 }

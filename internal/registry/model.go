@@ -259,6 +259,7 @@ func fromServiceEntry(se config.ServiceEntry) []*Service {
 			Namespace:       se.Namespace,
 			MeshExternal:    se.Spec.Location != networking.ServiceEntry_MESH_INTERNAL,
 			SubjectAltNames: se.Spec.SubjectAltNames,
+			Resolution:      resolutionOf(se.Spec.Resolution),
 		}
 		for _, p := range se.Spec.Ports {
 			tp := ""
@@ -270,9 +271,25 @@ func fromServiceEntry(se config.ServiceEntry) []*Service {
 		for _, we := range se.Spec.Endpoints {
 			svc.StaticEndpoints = append(svc.StaticEndpoints, StaticEndpoint{Address: we.Address, Labels: we.Labels, Ports: we.Ports})
 		}
+		if len(se.Spec.Endpoints) == 0 && (svc.Resolution == DNS || svc.Resolution == DNSRoundRobin) {
+			// As Istio: without endpoints, the host itself is resolved.
+			svc.StaticEndpoints = []StaticEndpoint{{Address: host}}
+		}
 		out = append(out, svc)
 	}
 	return out
+}
+
+func resolutionOf(r networking.ServiceEntry_Resolution) Resolution {
+	switch r {
+	case networking.ServiceEntry_NONE:
+		return Passthrough
+	case networking.ServiceEntry_DNS:
+		return DNS
+	case networking.ServiceEntry_DNS_ROUND_ROBIN:
+		return DNSRoundRobin
+	}
+	return Listed
 }
 
 // ProtocolOf applies Istio's protocol selection: an explicit protocol

@@ -125,3 +125,65 @@ func TestBuildWarnsOnMissingTargetPort(t *testing.T) {
 		t.Errorf("warnings: %q", warnings)
 	}
 }
+
+// TestServiceEntryResolution: the resolution is kept; a DNS entry without
+// endpoints resolves its hosts themselves, each at its port's targetPort.
+func TestServiceEntryResolution(t *testing.T) {
+	cfg, diags := config.Parse("r.yaml", []byte(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: dns
+spec:
+  hosts: [a.example.com, b.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: 80, name: http, protocol: HTTP, targetPort: 8080}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: none
+spec:
+  hosts: ["*.wiki.example.com"]
+  location: MESH_EXTERNAL
+  resolution: NONE
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: rr
+spec:
+  hosts: [rr.example.com]
+  resolution: DNS_ROUND_ROBIN
+  ports:
+  - {number: 443, name: tls, protocol: TLS}
+  endpoints:
+  - address: lb.example.net
+`))
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	m, warnings := Build(cfg, nil, "")
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+	for host, want := range map[string]Resolution{"a.example.com": DNS, "b.example.com": DNS, "*.wiki.example.com": Passthrough, "rr.example.com": DNSRoundRobin} {
+		if svc := m.Service(host); svc == nil || svc.Resolution != want {
+			t.Errorf("%s: %+v, want resolution %v", host, svc, want)
+		}
+	}
+	for _, host := range []string{"a.example.com", "b.example.com"} {
+		if got := m.Endpoints(host, 80); len(got) != 1 || got[0].Address != host || got[0].Port != 8080 {
+			t.Errorf("%s endpoints: %+v, want the host itself at 8080", host, got)
+		}
+	}
+	if got := m.Endpoints("*.wiki.example.com", 80); len(got) != 0 {
+		t.Errorf("NONE endpoints: %+v, want none", got)
+	}
+	if got := m.Endpoints("rr.example.com", 443); len(got) != 1 || got[0].Address != "lb.example.net" || got[0].Port != 443 {
+		t.Errorf("DNS_ROUND_ROBIN endpoints: %+v", got)
+	}
+}

@@ -49,10 +49,33 @@ type Service struct {
 	Selector        map[string]string
 	MeshExternal    bool
 	StaticEndpoints []StaticEndpoint
+	// Resolution is how a proxy finds the service's endpoints: Kubernetes
+	// Services and STATIC ServiceEntries are Listed (EDS).
+	Resolution Resolution
 	// SubjectAltNames are a ServiceEntry's subjectAltNames: the identities
 	// its endpoints' certificates carry.
 	SubjectAltNames []string
 }
+
+// Resolution is a ServiceEntry's resolution: how a proxy finds the
+// addresses behind the service.
+type Resolution uint8
+
+// Resolutions. The zero value is Listed.
+const (
+	// Listed: the endpoints are the ones the mesh knows (a Kubernetes
+	// Service's pods, a STATIC ServiceEntry's addresses), sent by EDS.
+	Listed Resolution = iota
+	// Passthrough (resolution NONE): a connection goes where the
+	// application sent it (its original destination).
+	Passthrough
+	// DNS: the proxy resolves each endpoint's host name (the
+	// ServiceEntry's hosts when it lists no endpoints).
+	DNS
+	// DNSRoundRobin (DNS_ROUND_ROBIN): as DNS, but the one endpoint's
+	// addresses are a single logical host.
+	DNSRoundRobin
+)
 
 // Port returns the service port with that number, or false.
 func (s *Service) Port(n uint32) (Port, bool) {

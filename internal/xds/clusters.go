@@ -16,6 +16,10 @@ import (
 // ConnectTimeout is Istio's default cluster connect timeout.
 const ConnectTimeout = 10 * time.Second
 
+// DNSRefreshRate is how often a DNS cluster's names are resolved again
+// (Istio's default mesh dnsRefreshRate); the DNS's TTL is respected too.
+const DNSRefreshRate = 60 * time.Second
+
 // httpProtocolOptionsKey is where a cluster's upstream HTTP options go.
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -29,10 +33,12 @@ type outboundCluster struct {
 	policy *networking.TrafficPolicy // nil: no DestinationRule policy
 }
 
-// eds says whether the cluster takes its endpoints from EDS (every outbound
-// cluster but a PASSTHROUGH one).
+// eds says whether the cluster takes its endpoints from EDS: every outbound
+// cluster of a Kubernetes Service or STATIC ServiceEntry, unless its load
+// balancer is PASSTHROUGH.
 func (c *outboundCluster) eds() bool {
-	return c.policy.GetLoadBalancer().GetSimple() != networking.LoadBalancerSettings_PASSTHROUGH
+	return c.svc.Resolution == registry.Listed &&
+		c.policy.GetLoadBalancer().GetSimple() != networking.LoadBalancerSettings_PASSTHROUGH
 }
 
 // outboundClusters lists, without duplicates, the clusters of every
@@ -87,6 +93,9 @@ func (g *generator) sharedClusters() []types.Resource {
 	for i := range g.outbound {
 		c := &g.outbound[i]
 		oc := buildOutboundCluster(c)
+		if oc.GetType() == cluster.Cluster_STRICT_DNS || oc.GetType() == cluster.Cluster_LOGICAL_DNS {
+			oc.LoadAssignment = g.loadAssignment(c.name, c.svc.Namespace, g.clusterEndpoints(c)) // endpoints.go
+		}
 		h2 := upstreamHTTP2(c.port.Protocol, c.policy.GetConnectionPool(), true)
 		switch {
 		case originatesTLS(c.policy): // origination.go
@@ -129,21 +138,44 @@ func (g *generator) podClusters() ([]types.Resource, error) {
 
 // buildOutboundCluster applies the merged policy in Istio's order:
 // connection pool, HTTP protocol options, outlier detection, load balancer.
+// The discovery type follows the service's resolution, as Istio's: EDS for
+// listed endpoints, ORIGINAL_DST for NONE, STRICT_DNS for DNS and
+// LOGICAL_DNS for DNS_ROUND_ROBIN (their load_assignment is added by the
+// caller); an ORIGINAL_DST cluster's load balancer is CLUSTER_PROVIDED
+// whatever the DestinationRule says.
 func buildOutboundCluster(c *outboundCluster) *cluster.Cluster {
 	out := &cluster.Cluster{
-		Name:                 c.name,
-		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
-		EdsClusterConfig: &cluster.Cluster_EdsClusterConfig{
+		Name:     c.name,
+		Metadata: serviceMetadata([]*registry.Service{c.svc}),
+	}
+	switch c.svc.Resolution {
+	case registry.Passthrough:
+		out.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST}
+	case registry.DNS, registry.DNSRoundRobin:
+		t := cluster.Cluster_STRICT_DNS
+		if c.svc.Resolution == registry.DNSRoundRobin {
+			t = cluster.Cluster_LOGICAL_DNS
+		}
+		out.ClusterDiscoveryType = &cluster.Cluster_Type{Type: t}
+		out.DnsRefreshRate = durationpb.New(DNSRefreshRate)
+		out.RespectDnsTtl = true
+	default:
+		out.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_EDS}
+		out.EdsClusterConfig = &cluster.Cluster_EdsClusterConfig{
 			EdsConfig:   adsConfigSource(),
 			ServiceName: c.name,
-		},
-		Metadata: serviceMetadata([]*registry.Service{c.svc}),
+		}
 	}
 	pool := c.policy.GetConnectionPool()
 	applyConnectionPool(out, pool)
 	out.TypedExtensionProtocolOptions = protocolOptions(upstreamHTTP2(c.port.Protocol, pool, true), pool)
 	applyOutlierDetection(out, c.policy.GetOutlierDetection())
 	applyLoadBalancer(out, c.policy.GetLoadBalancer())
+	if out.GetType() == cluster.Cluster_ORIGINAL_DST {
+		out.LbPolicy = cluster.Cluster_CLUSTER_PROVIDED
+		out.LbConfig = nil
+		out.DnsRefreshRate, out.RespectDnsTtl = nil, false
+	}
 	return out
 }
 

@@ -9,24 +9,32 @@ import (
 	"github.com/halyard-mesh/halyard/internal/registry"
 )
 
-// endpoints builds one ClusterLoadAssignment per outbound EDS cluster (a
-// PASSTHROUGH cluster has none). A subset cluster holds the endpoints whose
+// endpoints builds one ClusterLoadAssignment per outbound EDS cluster (an
+// ORIGINAL_DST or DNS cluster has none: a DNS cluster's endpoints are in
+// its own load_assignment). A subset cluster holds the endpoints whose
 // labels match the subset's.
 func (g *generator) endpoints() []types.Resource {
 	var out []types.Resource
-	for _, c := range g.outbound {
+	for i := range g.outbound {
+		c := &g.outbound[i]
 		if !c.eds() {
 			continue
 		}
-		var eps []registry.Endpoint
-		for _, ep := range g.model.Endpoints(c.svc.Hostname, c.port.Port) {
-			if c.subset == nil || labelsMatch(c.subset.Labels, ep.Labels) {
-				eps = append(eps, ep)
-			}
-		}
-		out = append(out, g.loadAssignment(c.name, c.svc.Namespace, eps))
+		out = append(out, g.loadAssignment(c.name, c.svc.Namespace, g.clusterEndpoints(c)))
 	}
 	return out
+}
+
+// clusterEndpoints are the service port's endpoints that belong to the
+// cluster: for a subset's cluster, those whose labels match the subset's.
+func (g *generator) clusterEndpoints(c *outboundCluster) []registry.Endpoint {
+	var eps []registry.Endpoint
+	for _, ep := range g.model.Endpoints(c.svc.Hostname, c.port.Port) {
+		if c.subset == nil || labelsMatch(c.subset.Labels, ep.Labels) {
+			eps = append(eps, ep)
+		}
+	}
+	return eps
 }
 
 // loadAssignment puts the endpoints in one locality; the locality and each

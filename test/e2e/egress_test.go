@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// taggedServer answers every request with its tag.
+func taggedServer(t *testing.T, tag string) int {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, tag)
+	}))
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// TestServiceEntryResolution: ServiceEntries with Istio's resolutions
+// other than STATIC, reached through the sidecar as an application would.
+//   - DNS with host-name endpoints: the sidecar resolves "localhost" for
+//     a host that is in no DNS (api.external.test), and subsets pick
+//     endpoints by their labels.
+//   - DNS_ROUND_ROBIN: one logical endpoint.
+//   - DNS with TLS origination (Istio's egress TLS origination task): the
+//     application sends plain HTTP, the sidecar resolves the endpoint and
+//     speaks TLS to it with the DestinationRule's SNI and CA.
+//   - NONE: the request goes where the application sent it, through the
+//     entry's own cluster (the metrics name the entry's host).
+func TestServiceEntryResolution(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := makeCACert(t, "origin ca", 21, nil, nil)
+	caFile, _ := writePEM(t, dir, "ca", tls.Certificate{Certificate: [][]byte{ca.Raw}})
+	origin := startOriginServer(t, ca, caKey, nil, "api.example.test")
+	pa, pb, pn := taggedServer(t, "server-a"), taggedServer(t, "server-b"), taggedServer(t, "server-none")
+
+	m := startMesh(t, map[string]string{
+		"dns.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: api
+spec:
+  hosts: [api.external.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {name: http, number: 80, protocol: HTTP}
+  endpoints:
+  - address: localhost
+    labels: {server: a}
+    ports: {http: %d}
+  - address: localhost
+    labels: {server: b}
+    ports: {http: %d}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: api
+spec:
+  host: api.external.test
+  subsets:
+  - {name: a, labels: {server: a}}
+  - {name: b, labels: {server: b}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+spec:
+  hosts: [api.external.test]
+  http:
+  - match:
+    - headers: {x-server: {exact: b}}
+    route:
+    - destination: {host: api.external.test, subset: b}
+  - route:
+    - destination: {host: api.external.test, subset: a}
+`, pa, pb),
+		"rr.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: rr
+spec:
+  hosts: [rr.external.test]
+  location: MESH_EXTERNAL
+  resolution: DNS_ROUND_ROBIN
+  ports:
+  - {name: http, number: 80, protocol: HTTP}
+  endpoints:
+  - address: localhost
+    ports: {http: %d}
+`, pb),
+		"tls.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: secure
+spec:
+  hosts: [secure.external.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {name: http, number: 80, protocol: HTTP}
+  endpoints:
+  - address: localhost
+    ports: {http: %d}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: secure
+spec:
+  host: secure.external.test
+  trafficPolicy:
+    tls: {mode: SIMPLE, caCertificates: %s, sni: api.example.test}
+`, origin.port(), caFile),
+		"none.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: none
+spec:
+  hosts: [localhost]
+  location: MESH_EXTERNAL
+  resolution: NONE
+  ports:
+  - {name: http, number: %d, protocol: HTTP}
+`, pn),
+	})
+	c := m.client("halyard-exec")
+
+	const n = 20
+	cases := []struct {
+		name, url string
+		header    http.Header
+		want      string
+	}{
+		{"DNS subset a", "http://api.external.test/", nil, "server-a"},
+		{"DNS subset b", "http://api.external.test/", http.Header{"X-Server": {"b"}}, "server-b"},
+		{"DNS_ROUND_ROBIN", "http://rr.external.test/", nil, "server-b"},
+		{"DNS with TLS origination", "http://secure.external.test/", nil, "tls api.example.test"},
+		{"NONE", fmt.Sprintf("http://localhost:%d/", pn), nil, "server-none"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range n {
+				req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+				for k, v := range tc.header {
+					req.Header[k] = v
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				body := string(b)
+				if resp.StatusCode != http.StatusOK || body != tc.want {
+					t.Fatalf("request %d: %d %q, want 200 %q", i, resp.StatusCode, body, tc.want)
+				}
+			}
+		})
+	}
+	if requests, _, sni := origin.seen(); requests != n || sni["api.example.test"] != n {
+		t.Errorf("origin server: %d requests, SNI %v; want %d with api.example.test", requests, sni, n)
+	}
+
+	// The client sidecar reports them under the entries' hosts (traffic
+	// that matched no entry would be PassthroughCluster's).
+	p, _ := m.state.Pod("halyard-exec")
+	samples := scrape(t, p.AdminAddress)
+	for host, want := range map[string]float64{"api.external.test": 2 * n, "rr.external.test": n, "secure.external.test": n, "localhost": n} {
+		labels := map[string]string{"reporter": "source", "destination_service": host, "response_code": "200"}
+		if got := sum(samples, "istio_requests_total", labels); got != want {
+			t.Errorf("istio_requests_total%v = %v, want %v", labels, got, want)
+		}
+	}
+}
