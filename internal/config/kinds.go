@@ -97,7 +97,8 @@ var kinds = []*kindInfo{
 		}},
 
 	{group: groupNetworking, kind: "Sidecar", versions: networkingVersions,
-		newSpec: func() proto.Message { return &networking.Sidecar{} },
+		newSpec:  func() proto.Message { return &networking.Sidecar{} },
+		validate: func(c *docCtx, obj any) { validateSidecar(c, obj.(*networking.Sidecar)) },
 		apply: func(s *Snapshot, m Meta, obj any) {
 			s.Sidecars = append(s.Sidecars, Sidecar{Meta: m, Spec: obj.(*networking.Sidecar)})
 		}},

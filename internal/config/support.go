@@ -142,6 +142,7 @@ var virtualServiceRules = concat(
 	[]fieldRule{
 		ok("spec.hosts", "short names are resolved in the VirtualService's namespace"),
 		ok("spec.gateways", `applies to sidecars when empty or when it lists "mesh"; a VirtualService bound only to gateways is warned`),
+		ok("spec.exportTo", `"*", "." and namespace names, as in Istio: proxies of other namespaces do not route by it`),
 		ok(httpRule + "name"),
 		ok(httpMatch + "name"), ok(httpMatch+"uri", "exact, prefix or regex (RE2)"),
 		ok(httpMatch+"headers", "{} matches the header's presence"), ok(httpMatch + "withoutHeaders"),
@@ -251,6 +252,7 @@ var serviceEntryRules = []fieldRule{
 	ok("spec.resolution", "STATIC (EDS), NONE (ORIGINAL_DST: the application's own destination), DNS (STRICT_DNS) and DNS_ROUND_ROBIN (LOGICAL_DNS); without endpoints, DNS resolves the hosts themselves"),
 	ok("spec.location"),
 	ok("spec.subjectAltNames", "the SANs a DestinationRule's SIMPLE or MUTUAL tls verifies when it lists none"),
+	ok("spec.exportTo", `"*", ".", "~" and namespace names, as in Istio: proxies of other namespaces get no listener, route or cluster for the entry's hosts`),
 }
 
 func concat(lists ...[]fieldRule) []fieldRule {

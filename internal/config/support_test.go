@@ -14,7 +14,7 @@ metadata:
   name: reviews
 spec:
   hosts: [reviews]
-  exportTo: ["."]
+  gateways: [mesh]
   http:
   - match:
     - uri: {prefix: /a}
@@ -38,7 +38,6 @@ spec:
     route:
     - destination: {host: reviews}
 `, want: []string{
-			`t.yaml:7: warning: VirtualService/default/reviews: spec.exportTo: field not yet supported; ignored`,
 			`t.yaml:11: warning: VirtualService/default/reviews: spec.http[0].match[0].statPrefix: field not yet supported; ignored`,
 			`t.yaml:22: warning: VirtualService/default/reviews: spec.http[1].redirect.prefixRewrite: field not yet supported; ignored`,
 			`t.yaml:25: warning: VirtualService/default/reviews: spec.tcp[0].match[0].destinationSubnets: field not yet supported; ignored`,

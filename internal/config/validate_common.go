@@ -133,3 +133,24 @@ func isHTTPOrTLS(p string) bool {
 	}
 	return false
 }
+
+// checkExportTo validates an exportTo list as Istio does: "*" (every
+// namespace, alone), "." (the object's own), "~" (none, alone) or
+// namespace names.
+func checkExportTo(c *docCtx, field string, exportTo []string) {
+	for i, ns := range exportTo {
+		p := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case ns == "*" || ns == "~":
+			if len(exportTo) > 1 {
+				c.errorf(p, "%q cannot be combined with other namespaces", ns)
+			}
+		case ns == ".":
+		default:
+			checkDNSLabel(c, p, "namespace", ns)
+		}
+		if slices.Index(exportTo, ns) < i {
+			c.errorf(p, "duplicate namespace %q", ns)
+		}
+	}
+}

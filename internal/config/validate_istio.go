@@ -15,6 +15,7 @@ func validateDestinationRule(c *docCtx, dr *networking.DestinationRule) {
 	case err != nil:
 		c.errorf("spec.host", "%v", err)
 	}
+	checkExportTo(c, "spec.exportTo", dr.ExportTo)
 	validateTrafficPolicy(c, "spec.trafficPolicy", dr.TrafficPolicy)
 	dups := firstDuplicate(dr.Subsets, (*networking.Subset).GetName)
 	for i, s := range dr.Subsets {
@@ -60,6 +61,7 @@ func validateServiceEntry(c *docCtx, se *networking.ServiceEntry) {
 		}
 	}
 	portNames := validateSEPorts(c, se)
+	checkExportTo(c, "spec.exportTo", se.ExportTo)
 	if se.WorkloadSelector != nil && len(se.Endpoints) > 0 {
 		c.errorf("spec.endpoints", "only one of workloadSelector or endpoints may be set")
 	}

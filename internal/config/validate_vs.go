@@ -18,6 +18,7 @@ func validateVirtualService(c *docCtx, vs *networking.VirtualService) {
 	}
 	mesh := len(vs.Gateways) == 0 || slices.Contains(vs.Gateways, "mesh")
 	validateVSHosts(c, vs.Hosts, mesh)
+	checkExportTo(c, "spec.exportTo", vs.ExportTo)
 	validateGatewayNamesAt(c, "spec.gateways", vs.Gateways)
 	if !mesh {
 		c.warnf("spec.gateways", `"mesh" is not listed: this VirtualService applies only to gateways, which Halyard does not run yet`)

@@ -226,6 +226,7 @@ func fromKubeService(s config.Service, domainSuffix string) *Service {
 		Name:      s.Name,
 		Namespace: s.Namespace,
 		Selector:  map[string]string{},
+		ExportTo:  ExportToAnnotation(s.Annotations),
 	}
 	for k, v := range s.Spec.Selector {
 		svc.Selector[k] = v
@@ -260,6 +261,7 @@ func fromServiceEntry(se config.ServiceEntry) []*Service {
 			MeshExternal:    se.Spec.Location != networking.ServiceEntry_MESH_INTERNAL,
 			SubjectAltNames: se.Spec.SubjectAltNames,
 			Resolution:      resolutionOf(se.Spec.Resolution),
+			ExportTo:        se.Spec.ExportTo,
 		}
 		for _, p := range se.Spec.Ports {
 			tp := ""
@@ -276,6 +278,26 @@ func fromServiceEntry(se config.ServiceEntry) []*Service {
 			svc.StaticEndpoints = []StaticEndpoint{{Address: host}}
 		}
 		out = append(out, svc)
+	}
+	return out
+}
+
+// ExportToAnnotationKey is the Service annotation that sets its exportTo,
+// as in Istio: namespaces separated by commas ("." and "*" as in exportTo).
+const ExportToAnnotationKey = "networking.istio.io/exportTo"
+
+// ExportToAnnotation parses a Service's exportTo annotation; nil when it
+// has none.
+func ExportToAnnotation(annotations map[string]string) []string {
+	v, ok := annotations[ExportToAnnotationKey]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, ns := range strings.Split(v, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
 	}
 	return out
 }

@@ -49,6 +49,11 @@ type Service struct {
 	Selector        map[string]string
 	MeshExternal    bool
 	StaticEndpoints []StaticEndpoint
+	// ExportTo are the namespaces whose proxies see the service (Istio's
+	// exportTo: "*" or empty for all, "." for its own, "~" for none): a
+	// ServiceEntry's spec.exportTo, a Service's networking.istio.io/exportTo
+	// annotation.
+	ExportTo []string
 	// Resolution is how a proxy finds the service's endpoints: Kubernetes
 	// Services and STATIC ServiceEntries are Listed (EDS).
 	Resolution Resolution

@@ -56,8 +56,10 @@ var routedTypes = []string{resource.ListenerType, resource.RouteType}
 // proxy's own listeners and clusters), which is correct only when nothing
 // but VirtualServices changed since prev was built from the same pods.
 // A class or proxy that prev or previous does not have is built in full.
+// Under a Sidecar with egress hosts VirtualServices also decide which
+// services are in a proxy's scope (scope.go): then nothing is reused.
 func (b *Builder) ReuseUnrouted(prev *Builder, previous func(proxyID string) *ProxyConfig) {
-	if prev != nil {
+	if prev != nil && !scopedByEgress(b.in) {
 		b.reuse = &reuse{prev: prev, previous: previous}
 	}
 }

@@ -52,7 +52,7 @@ func (g *generator) outboundClusters() []outboundCluster {
 			out = append(out, c)
 		}
 	}
-	for _, svc := range g.model.Services {
+	for _, svc := range g.services {
 		dr := g.destinationRuleFor(svc)
 		for _, p := range svc.Ports {
 			c := outboundCluster{name: OutboundClusterName(p.Port, "", svc.Hostname), svc: svc, port: p}

@@ -75,8 +75,12 @@ type generator struct {
 	// requestAuths and jwksSource configure JWT authentication (authn.go).
 	requestAuths []config.RequestAuthentication
 	jwksSource   JWKSSource
-	vss          []vsEntry // VirtualServices bound to the mesh, by namespace/name
-	dri          *drIndex  // DestinationRules by namespace and host
+	// services and vss are the proxy's scope (scope.go): the services it
+	// is configured for and the VirtualServices bound to the mesh that
+	// apply to it, by namespace/name.
+	services []*registry.Service
+	vss      []vsEntry
+	dri      *drIndex // DestinationRules by namespace and host
 	// outbound are the outbound clusters with their merged policies, and
 	// byCluster indexes them by name.
 	outbound  []outboundCluster
@@ -119,7 +123,7 @@ func Generate(in *Input, pod *registry.Pod) (map[string][]types.Resource, error)
 // DestinationRule index (nil builds it).
 func newGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 	g := newPodGenerator(in, pod, dri)
-	g.vss = meshVirtualServices(in.VirtualServices, pod.Namespace, g.suffix)
+	g.scope(meshVirtualServices(in.VirtualServices, pod.Namespace, g.suffix))
 	g.outbound = g.outboundClusters()
 	g.byCluster = make(map[string]*outboundCluster, len(g.outbound))
 	for i := range g.outbound {

@@ -96,7 +96,7 @@ func (g *generator) virtualOutbound() (*listener.Listener, error) {
 // mesh serves with an HTTP-family protocol.
 func (g *generator) httpPorts() []uint32 {
 	var ports []uint32
-	for _, svc := range g.model.Services {
+	for _, svc := range g.services {
 		for _, p := range svc.Ports {
 			if p.Protocol.IsHTTP() && !slices.Contains(ports, p.Port) {
 				ports = append(ports, p.Port)

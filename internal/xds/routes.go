@@ -30,7 +30,7 @@ func (g *generator) routeConfigs() []types.Resource {
 			IgnorePortInHostMatching: true,
 		}
 		used := map[string]bool{}
-		for _, svc := range g.model.Services {
+		for _, svc := range g.services {
 			p, ok := svc.Port(port)
 			if !ok || !p.Protocol.IsHTTP() {
 				continue

@@ -57,7 +57,7 @@ func (g *generator) tcpListeners() []*listener.Listener {
 // servicePorts lists, sorted, every port number some service serves.
 func (g *generator) servicePorts() []uint32 {
 	var ports []uint32
-	for _, svc := range g.model.Services {
+	for _, svc := range g.services {
 		for _, p := range svc.Ports {
 			if !slices.Contains(ports, p.Port) {
 				ports = append(ports, p.Port)
@@ -70,7 +70,7 @@ func (g *generator) servicePorts() []uint32 {
 
 func (g *generator) servicesOn(port uint32) []*registry.Service {
 	var out []*registry.Service
-	for _, svc := range g.model.Services {
+	for _, svc := range g.services {
 		if _, ok := svc.Port(port); ok {
 			out = append(out, svc)
 		}

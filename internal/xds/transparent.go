@@ -132,13 +132,16 @@ func (g *generator) catchAllVirtualHost() *route.VirtualHost {
 	}}}
 }
 
-// classKey is the part of a proxy's shared class that transparent mode
-// adds: its outbound policy shapes the route configurations.
+// classKey is the part of a proxy's shared class beyond its namespace and
+// labels: the Sidecar that scopes it (scope.go) and, in transparent mode,
+// its outbound policy, which shapes the route configurations.
 func classKey(in *Input, dri *drIndex, pod *registry.Pod) string {
+	g := newPodGenerator(in, pod, dri)
+	key := scopeKey(g.sidecarFor()) // scope.go
 	if !IsTransparent(pod) {
-		return ""
+		return key
 	}
-	return "\x00transparent:" + newPodGenerator(in, pod, dri).outboundPolicy().String()
+	return key + "\x00transparent:" + g.outboundPolicy().String()
 }
 
 // IsTransparent reports whether a registry pod is captured transparently.

@@ -1,0 +1,122 @@
+package xds
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/halyard-mesh/halyard/internal/config"
+	"github.com/halyard-mesh/halyard/internal/registry"
+)
+
+// TestScope: each proxy is configured for the services exported to its
+// namespace and, under a Sidecar with egress hosts, only those the hosts
+// name plus the destinations of the VirtualServices they name. Pods of one
+// namespace under different Sidecars get different shared classes.
+func TestScope(t *testing.T) {
+	snap := loadConfig(t, "testdata/scope.yaml")
+	pod := func(ns, app string) registry.Pod {
+		return registry.Pod{Name: app + "-0", Namespace: ns, Labels: map[string]string{"app": app}, ProxyID: ns + "/" + app,
+			OutboundAddress: "127.0.0.1:15001", Ready: true, Ports: []registry.PodPort{{ContainerPort: 80, AppAddress: "127.0.0.1:8080"}}}
+	}
+	pods := []registry.Pod{pod("shop", "web"), pod("billing", "pay"), pod("ops", "probe"), pod("ops", "metrics")}
+	model, warnings := registry.Build(snap, pods, "")
+	if len(warnings) > 0 {
+		t.Fatal(warnings)
+	}
+	in := &Input{Model: model, VirtualServices: snap.VirtualServices, DestinationRules: snap.DestinationRules, Sidecars: snap.Sidecars}
+	b := NewBuilder(in)
+	all := []string{"api.partner.com", "bank.example.com", "cart.shop", "ledger.billing", "metrics.ops", "pay.billing", "web.shop"}
+	want := map[string][]string{
+		// ./* and billing's ledger; metrics through cart's VirtualService;
+		// not pay (exported to billing only).
+		"web-0": {"cart.shop", "ledger.billing", "metrics.ops", "web.shop"},
+		// No Sidecar: everything exported to billing.
+		"pay-0": all,
+		// Its own Sidecar: the partner's host only.
+		"probe-0": {"api.partner.com"},
+		// ops' other pods have no Sidecar: all but billing's own.
+		"metrics-0": {"api.partner.com", "cart.shop", "ledger.billing", "metrics.ops", "web.shop"},
+	}
+	for i := range model.Pods {
+		p := &model.Pods[i]
+		s, err := b.Snapshot(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for name, r := range s.GetResources(resource.ClusterType) {
+			c := r.(*cluster.Cluster)
+			if !strings.HasPrefix(name, "outbound|") {
+				continue
+			}
+			host := strings.TrimSuffix(strings.Split(c.GetName(), "|")[3], ".svc.cluster.local")
+			if !slices.Contains(got, host) {
+				got = append(got, host)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want[p.Name]) {
+			t.Errorf("%s/%s: clusters for %q, want %q", p.Namespace, p.Name, got, want[p.Name])
+		}
+		// Routes follow: a virtual host for each HTTP service in scope.
+		var vhosts []string
+		for _, r := range s.GetResources(resource.RouteType) {
+			for _, vh := range r.(*route.RouteConfiguration).GetVirtualHosts() {
+				vhosts = append(vhosts, strings.TrimSuffix(strings.Split(vh.GetName(), ":")[0], ".svc.cluster.local"))
+			}
+		}
+		for _, h := range want[p.Name] {
+			if strings.Contains(h, ".com") {
+				continue // TLS ports: no route
+			}
+			if !slices.Contains(vhosts, h) {
+				t.Errorf("%s: no virtual host for %s (has %q)", p.Name, h, vhosts)
+			}
+		}
+		if len(vhosts) != len(want[p.Name])-strings.Count(strings.Join(want[p.Name], " "), ".com") {
+			t.Errorf("%s: virtual hosts %q, want those of %q", p.Name, vhosts, want[p.Name])
+		}
+	}
+}
+
+// TestScopeAfterVirtualServiceChange: under a Sidecar with egress hosts a
+// change to VirtualServices alone can bring a service into scope, so a
+// builder told to reuse the previous clusters builds them anew.
+func TestScopeAfterVirtualServiceChange(t *testing.T) {
+	snap := loadConfig(t, "testdata/scope.yaml")
+	pods := []registry.Pod{{Name: "web-0", Namespace: "shop", Labels: map[string]string{"app": "web"}, ProxyID: "web",
+		OutboundAddress: "127.0.0.1:15001", Ready: true}}
+	model, _ := registry.Build(snap, pods, "")
+	in := func(vss []config.VirtualService) *Input {
+		return &Input{Model: model, VirtualServices: vss, Sidecars: snap.Sidecars}
+	}
+	// Without cart's VirtualService, ops' metrics is out of shop's scope.
+	var others []config.VirtualService
+	for _, vs := range snap.VirtualServices {
+		if vs.Name != "cart" {
+			others = append(others, vs)
+		}
+	}
+	prev := NewBuilder(in(others))
+	before, err := prev.Config(&model.Pods[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBuilder(in(snap.VirtualServices))
+	b.ReuseUnrouted(prev, func(string) *ProxyConfig { return before })
+	s, err := b.Snapshot(&model.Pods[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.GetResources(resource.ClusterType)["outbound|80||metrics.ops.svc.cluster.local"]; !ok {
+		t.Error("metrics.ops is routed to by the new VirtualService but has no cluster")
+	}
+	if _, ok := before.Snapshot().GetResources(resource.ClusterType)["outbound|80||metrics.ops.svc.cluster.local"]; ok {
+		t.Error("metrics.ops already had a cluster before the change: the test proves nothing")
+	}
+}
