@@ -123,7 +123,7 @@ func Generate(in *Input, pod *registry.Pod) (map[string][]types.Resource, error)
 // DestinationRule index (nil builds it).
 func newGenerator(in *Input, pod *registry.Pod, dri *drIndex) *generator {
 	g := newPodGenerator(in, pod, dri)
-	g.scope(meshVirtualServices(in.VirtualServices, pod.Namespace, g.suffix))
+	g.scope(meshVirtualServices(in.VirtualServices, pod.Namespace, g.suffix, in.Mesh.GetDefaultVirtualServiceExportTo()))
 	g.outbound = g.outboundClusters()
 	g.byCluster = make(map[string]*outboundCluster, len(g.outbound))
 	for i := range g.outbound {

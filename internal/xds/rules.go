@@ -20,11 +20,11 @@ type vsEntry struct {
 // sees: `gateways` empty or naming "mesh", exported to the namespace.
 // They are ordered by namespace/name, the stand-in for Istio's creation
 // time order ("oldest first").
-func meshVirtualServices(all []config.VirtualService, proxyNamespace, suffix string) []vsEntry {
+func meshVirtualServices(all []config.VirtualService, proxyNamespace, suffix string, defaultExportTo []string) []vsEntry {
 	var out []vsEntry
 	for i := range all {
 		vs := &all[i]
-		if vs.Spec == nil || !appliesToMesh(vs.Spec.Gateways) || !exportedTo(vs.Spec.ExportTo, vs.Namespace, proxyNamespace) {
+		if vs.Spec == nil || !appliesToMesh(vs.Spec.Gateways) || !exportedTo(orDefault(vs.Spec.ExportTo, defaultExportTo), vs.Namespace, proxyNamespace) {
 			continue
 		}
 		e := vsEntry{vs: vs}
@@ -39,6 +39,15 @@ func meshVirtualServices(all []config.VirtualService, proxyNamespace, suffix str
 
 func appliesToMesh(gateways []string) bool {
 	return len(gateways) == 0 || slices.Contains(gateways, MeshGateway)
+}
+
+// orDefault is an object's exportTo, or the mesh config's default for its
+// kind when it sets none.
+func orDefault(exportTo, meshDefault []string) []string {
+	if len(exportTo) == 0 {
+		return meshDefault
+	}
+	return exportTo
 }
 
 // exportedTo applies Istio's exportTo: empty or "*" is everyone, "." is the
@@ -107,7 +116,7 @@ func (g *generator) drVisible(dr *config.DestinationRule) bool {
 	if sel := dr.Spec.GetWorkloadSelector(); sel != nil {
 		return dr.Namespace == g.pod.Namespace && labelsMatch(sel.MatchLabels, g.pod.Labels)
 	}
-	return dr.Namespace == g.pod.Namespace || exportedTo(dr.Spec.ExportTo, dr.Namespace, g.pod.Namespace)
+	return dr.Namespace == g.pod.Namespace || exportedTo(orDefault(dr.Spec.ExportTo, g.mesh.GetDefaultDestinationRuleExportTo()), dr.Namespace, g.pod.Namespace)
 }
 
 func mergeDestinationRules(rules []*networking.DestinationRule) *destRule {

@@ -12,7 +12,7 @@ import (
 // A proxy's scope is what of the mesh it is configured for, as Istio's
 // SidecarScope: the services exported to its namespace (a ServiceEntry's
 // exportTo, a Kubernetes Service's networking.istio.io/exportTo
-// annotation) and, when the Sidecar resource that applies to it lists
+// annotation, else the mesh config's defaultServiceExportTo) and, when the Sidecar resource that applies to it lists
 // egress hosts, only the services and VirtualServices those hosts name,
 // plus the services the selected VirtualServices route or mirror to.
 // Outbound listeners, routes, clusters and endpoints are built for the
@@ -67,7 +67,7 @@ func inEgress(hosts []egressHost, ns, host string) bool {
 
 // serviceExported applies a service's exportTo to the proxy's namespace.
 func (g *generator) serviceExported(svc *registry.Service) bool {
-	return exportedTo(svc.ExportTo, svc.Namespace, g.pod.Namespace)
+	return exportedTo(orDefault(svc.ExportTo, g.mesh.GetDefaultServiceExportTo()), svc.Namespace, g.pod.Namespace)
 }
 
 // scope computes the proxy's services and VirtualServices (g.services,

@@ -8,6 +8,7 @@ import (
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	meshconfig "istio.io/api/mesh/v1alpha1"
 
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
@@ -118,5 +119,49 @@ func TestScopeAfterVirtualServiceChange(t *testing.T) {
 	}
 	if _, ok := before.Snapshot().GetResources(resource.ClusterType)["outbound|80||metrics.ops.svc.cluster.local"]; ok {
 		t.Error("metrics.ops already had a cluster before the change: the test proves nothing")
+	}
+}
+
+// TestScopeMeshDefaults: the mesh config's default exportTo applies to
+// the objects that set none.
+func TestScopeMeshDefaults(t *testing.T) {
+	snap := loadConfig(t, "testdata/scope.yaml")
+	pods := []registry.Pod{
+		{Name: "pay-0", Namespace: "billing", Labels: map[string]string{"app": "pay"}, ProxyID: "pay", OutboundAddress: "127.0.0.1:15001"},
+		{Name: "metrics-0", Namespace: "ops", Labels: map[string]string{"app": "metrics"}, ProxyID: "metrics", OutboundAddress: "127.0.0.1:15001"},
+	}
+	model, _ := registry.Build(snap, pods, "")
+	mesh := &meshconfig.MeshConfig{DefaultServiceExportTo: []string{"."}, DefaultVirtualServiceExportTo: []string{"."}}
+	b := NewBuilder(&Input{Model: model, VirtualServices: snap.VirtualServices, Sidecars: snap.Sidecars, Mesh: mesh})
+	want := map[string][]string{
+		"pay-0":     {"bank.example.com", "ledger.billing", "pay.billing"},
+		"metrics-0": {"api.partner.com", "metrics.ops"},
+	}
+	for i := range model.Pods {
+		p := &model.Pods[i]
+		s, err := b.Snapshot(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for name := range s.GetResources(resource.ClusterType) {
+			if parts := strings.Split(name, "|"); parts[0] == "outbound" && !slices.Contains(got, strings.TrimSuffix(parts[3], ".svc.cluster.local")) {
+				got = append(got, strings.TrimSuffix(parts[3], ".svc.cluster.local"))
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want[p.Name]) {
+			t.Errorf("%s: clusters for %q, want %q", p.Name, got, want[p.Name])
+		}
+	}
+	// ops' VirtualService (exported to ops only by default) routes for
+	// ops' proxies and not for billing's.
+	g := newGenerator(&Input{Model: model, VirtualServices: snap.VirtualServices, Mesh: mesh}, &model.Pods[1], nil)
+	if vs := g.virtualServiceFor("api.partner.com"); vs == nil || vs.Name != "partner" {
+		t.Errorf("ops: VirtualService for api.partner.com: %v, want partner", vs)
+	}
+	g = newGenerator(&Input{Model: model, VirtualServices: snap.VirtualServices, Mesh: mesh}, &model.Pods[0], nil)
+	if vs := g.virtualServiceFor("api.partner.com"); vs != nil {
+		t.Errorf("billing: VirtualService for api.partner.com: %s, want none (exported to ops only)", vs.Name)
 	}
 }
