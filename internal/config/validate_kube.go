@@ -20,7 +20,15 @@ func validateService(c *docCtx, s *corev1.ServiceSpec) {
 	case corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer:
 		c.warnf("spec.type", "type %s is treated as ClusterIP locally", s.Type)
 	case corev1.ServiceTypeExternalName:
-		c.warnf("spec.type", "type ExternalName is not yet supported; ignored")
+		switch err := checkHost(s.ExternalName); {
+		case s.ExternalName == "":
+			c.errorf("spec.externalName", "required with type ExternalName")
+		case err != nil || strings.HasPrefix(s.ExternalName, "*"):
+			c.errorf("spec.externalName", "%q is not a host name", s.ExternalName)
+		}
+		if len(s.Selector) > 0 {
+			c.warnf("spec.selector", "ignored with type ExternalName")
+		}
 	default:
 		c.errorf("spec.type", "unsupported value %q: must be one of ClusterIP, NodePort, LoadBalancer, ExternalName", s.Type)
 	}

@@ -290,6 +290,36 @@ spec:
 			`t.yaml:5: Service/default/s: spec.ports: at least one port is required`,
 			`t.yaml:6: Service/default/s: spec.type: unsupported value "Internal": must be one of ClusterIP, NodePort, LoadBalancer, ExternalName`,
 		}},
+		{name: "ExternalName", in: `
+apiVersion: v1
+kind: Service
+metadata:
+  name: ok
+spec:
+  type: ExternalName
+  externalName: httpbin.org
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: missing
+spec:
+  type: ExternalName
+  selector: {app: x}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: wild
+spec:
+  type: ExternalName
+  externalName: "*.example.com"
+`, want: []string{
+			`t.yaml:14: Service/default/missing: spec.externalName: required with type ExternalName`,
+			`t.yaml:16: warning: Service/default/missing: spec.selector: ignored with type ExternalName`,
+			`t.yaml:24: Service/default/wild: spec.externalName: "*.example.com" is not a host name`,
+		}},
 	})
 }
 

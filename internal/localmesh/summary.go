@@ -137,7 +137,7 @@ func writeServices(out io.Writer, model *registry.Model) {
 			}
 			slices.Sort(versions)
 			name := svc.Hostname
-			if svc.Selector != nil {
+			if svc.Kubernetes {
 				name = svc.Name + "." + svc.Namespace
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", name, p.Port, p.Protocol,

@@ -222,11 +222,18 @@ func selects(selector, labels map[string]string) bool {
 
 func fromKubeService(s config.Service, domainSuffix string) *Service {
 	svc := &Service{
-		Hostname:  fmt.Sprintf("%s.%s.svc.%s", s.Name, s.Namespace, domainSuffix),
-		Name:      s.Name,
-		Namespace: s.Namespace,
-		Selector:  map[string]string{},
-		ExportTo:  ExportToAnnotation(s.Annotations),
+		Hostname:   fmt.Sprintf("%s.%s.svc.%s", s.Name, s.Namespace, domainSuffix),
+		Name:       s.Name,
+		Namespace:  s.Namespace,
+		Selector:   map[string]string{},
+		ExportTo:   ExportToAnnotation(s.Annotations),
+		Kubernetes: true,
+	}
+	if s.Spec.Type == corev1.ServiceTypeExternalName {
+		// As Istio: a DNS service outside the mesh, at externalName on
+		// the Service's own ports.
+		svc.Selector, svc.MeshExternal, svc.Resolution = nil, true, DNS
+		svc.StaticEndpoints = []StaticEndpoint{{Address: s.Spec.ExternalName}}
 	}
 	for k, v := range s.Spec.Selector {
 		svc.Selector[k] = v
@@ -244,7 +251,7 @@ func fromKubeService(s config.Service, domainSuffix string) *Service {
 		})
 	}
 	for i, p := range svc.Ports {
-		if p.TargetPort == "0" {
+		if p.TargetPort == "0" || svc.Selector == nil { // ExternalName: no target port
 			svc.Ports[i].TargetPort = ""
 		}
 	}

@@ -187,3 +187,29 @@ spec:
 		t.Errorf("DNS_ROUND_ROBIN endpoints: %+v", got)
 	}
 }
+
+// TestExternalNameService: a Kubernetes Service of type ExternalName is a
+// DNS service outside the mesh at its externalName, on its own ports.
+func TestExternalNameService(t *testing.T) {
+	cfg, diags := config.Parse("r.yaml", []byte(`apiVersion: v1
+kind: Service
+metadata:
+  name: my-httpbin
+spec:
+  type: ExternalName
+  externalName: httpbin.org
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+`))
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	m, _ := Build(cfg, nil, "")
+	svc := m.Service("my-httpbin.default.svc.cluster.local")
+	if svc == nil || !svc.Kubernetes || !svc.MeshExternal || svc.Resolution != DNS || svc.Selector != nil {
+		t.Fatalf("service: %+v", svc)
+	}
+	if got := m.Endpoints(svc.Hostname, 80); len(got) != 1 || got[0].Address != "httpbin.org" || got[0].Port != 80 {
+		t.Errorf("endpoints: %+v, want httpbin.org:80 (the Service's port; targetPort does not apply)", got)
+	}
+}

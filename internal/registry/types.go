@@ -44,8 +44,12 @@ type Service struct {
 	Name      string // reviews (for a ServiceEntry, its first host)
 	Namespace string
 	Ports     []Port
+	// Kubernetes is set for a Kubernetes Service (its short names
+	// resolve in its namespace).
+	Kubernetes bool
 	// Selector picks the pods behind a Kubernetes Service; nil for a
-	// ServiceEntry, whose endpoints are listed in StaticEndpoints.
+	// ServiceEntry or an ExternalName Service, whose endpoints are listed
+	// in StaticEndpoints.
 	Selector        map[string]string
 	MeshExternal    bool
 	StaticEndpoints []StaticEndpoint

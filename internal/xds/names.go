@@ -108,7 +108,7 @@ func Domains(svc *registry.Service, port uint32, proxyNamespace, domainSuffix st
 	if domainSuffix == "" {
 		domainSuffix = registry.DefaultDomainSuffix
 	}
-	if svc.Selector != nil && svc.Hostname == ResolveHost(svc.Name, svc.Namespace, domainSuffix) {
+	if svc.Kubernetes && svc.Hostname == ResolveHost(svc.Name, svc.Namespace, domainSuffix) {
 		names = append(names, svc.Name+"."+svc.Namespace+".svc", svc.Name+"."+svc.Namespace)
 		if svc.Namespace == proxyNamespace {
 			names = append(names, svc.Name)

@@ -85,7 +85,7 @@ func TestHostSpecificity(t *testing.T) {
 }
 
 func TestDomains(t *testing.T) {
-	kube := &registry.Service{Hostname: "reviews.default.svc.cluster.local", Name: "reviews", Namespace: "default", Selector: map[string]string{"app": "reviews"}}
+	kube := &registry.Service{Hostname: "reviews.default.svc.cluster.local", Name: "reviews", Namespace: "default", Selector: map[string]string{"app": "reviews"}, Kubernetes: true}
 	se := &registry.Service{Hostname: "api.example.com", Name: "api.example.com", Namespace: "default"}
 	for _, tc := range []struct {
 		name  string

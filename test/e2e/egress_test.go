@@ -31,6 +31,8 @@ func taggedServer(t *testing.T, tag string) int {
 //     speaks TLS to it with the DestinationRule's SNI and CA.
 //   - NONE: the request goes where the application sent it, through the
 //     entry's own cluster (the metrics name the entry's host).
+//   - A Kubernetes Service of type ExternalName: its externalName is
+//     resolved, on the Service's port.
 func TestServiceEntryResolution(t *testing.T) {
 	dir := t.TempDir()
 	ca, caKey := makeCACert(t, "origin ca", 21, nil, nil)
@@ -118,6 +120,17 @@ spec:
   trafficPolicy:
     tls: {mode: SIMPLE, caCertificates: %s, sni: api.example.test}
 `, origin.port(), caFile),
+		// Istio's "Kubernetes Services for Egress Traffic" task.
+		"externalname.yaml": fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata:
+  name: my-external
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports:
+  - {name: http, port: %d}
+`, pa),
 		"none.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
@@ -143,6 +156,7 @@ spec:
 		{"DNS_ROUND_ROBIN", "http://rr.external.test/", nil, "server-b"},
 		{"DNS with TLS origination", "http://secure.external.test/", nil, "tls api.example.test"},
 		{"NONE", fmt.Sprintf("http://localhost:%d/", pn), nil, "server-none"},
+		{"ExternalName Service", fmt.Sprintf("http://my-external:%d/", pa), nil, "server-a"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,7 +189,8 @@ spec:
 	// that matched no entry would be PassthroughCluster's).
 	p, _ := m.state.Pod("halyard-exec")
 	samples := scrape(t, p.AdminAddress)
-	for host, want := range map[string]float64{"api.external.test": 2 * n, "rr.external.test": n, "secure.external.test": n, "localhost": n} {
+	for host, want := range map[string]float64{"api.external.test": 2 * n, "rr.external.test": n, "secure.external.test": n, "localhost": n,
+		"my-external.default.svc.cluster.local": n} {
 		labels := map[string]string{"reporter": "source", "destination_service": host, "response_code": "200"}
 		if got := sum(samples, "istio_requests_total", labels); got != want {
 			t.Errorf("istio_requests_total%v = %v, want %v", labels, got, want)
