@@ -231,6 +231,7 @@ func policyRules(prefix, note string) []fieldRule {
 		ok(http + "idleTimeout"), ok(http+"h2UpgradePolicy", "UPGRADE makes the upstream HTTP/2"),
 		ok(od+"consecutive5xxErrors", "Envoy's default (5) when not set; 0 turns it off"),
 		ok(od+"consecutiveGatewayErrors", "off when not set"),
+		ok(od+"consecutiveErrors", "deprecated, as in Istio: consecutive gateway errors (502, 503, 504), and consecutive 5xx off unless consecutive5xxErrors is set"),
 		ok(od + "interval"), ok(od + "baseEjectionTime"), ok(od + "maxEjectionPercent"),
 		ok(od+"minHealthPercent", "panic threshold; 0 (panic mode off) when not set, as in Istio"),
 		ok(od + "splitExternalLocalOriginErrors"), ok(od + "consecutiveLocalOriginFailures"),

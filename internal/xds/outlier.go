@@ -9,7 +9,9 @@ import (
 
 // applyOutlierDetection translates outlierDetection as Istio's
 // applyOutlierDetection. Success-rate ejection is off
-// (enforcing_success_rate 0). consecutive5xxErrors and
+// (enforcing_success_rate 0). The deprecated consecutiveErrors gives
+// consecutive_gateway_failure enforced at 100 and turns consecutive 5xx
+// ejection off (enforcing 0). consecutive5xxErrors and
 // consecutiveGatewayErrors, when set, give consecutive_5xx and
 // consecutive_gateway_failure with enforcing 100, or 0 when the value is 0
 // (off); when not set, Envoy's defaults apply (5 consecutive 5xx enforced,
@@ -28,6 +30,12 @@ func applyOutlierDetection(c *cluster.Cluster, od *networking.OutlierDetection) 
 		EnforcingSuccessRate: wrapperspb.UInt32(0),
 		Interval:             od.Interval,
 		BaseEjectionTime:     od.BaseEjectionTime,
+	}
+	if n := od.ConsecutiveErrors; n > 0 { //nolint:staticcheck // deprecated but honoured, as Istio does
+		// Istio: the deprecated field counts gateway errors (502, 503,
+		// 504) only, and turns consecutive 5xx ejection off.
+		out.ConsecutiveGatewayFailure, out.EnforcingConsecutiveGatewayFailure = wrapperspb.UInt32(uint32(n)), wrapperspb.UInt32(100)
+		out.EnforcingConsecutive_5Xx = wrapperspb.UInt32(0)
 	}
 	if e := od.Consecutive_5XxErrors; e != nil {
 		out.Consecutive_5Xx, out.EnforcingConsecutive_5Xx = wrapperspb.UInt32(e.GetValue()), enforcing(e.GetValue())
