@@ -251,6 +251,7 @@ var serviceEntryRules = []fieldRule{
 	ok("spec.ports[].number"), ok("spec.ports[].protocol"), ok("spec.ports[].name"), ok("spec.ports[].targetPort"),
 	ok("spec.endpoints[].address", "an IP address with resolution STATIC; an IP address or a host name with DNS and DNS_ROUND_ROBIN"),
 	ok("spec.endpoints[].ports"), ok("spec.endpoints[].labels"),
+	ok("spec.endpoints[].weight", "the endpoint's load balancing weight (1 when not set)"),
 	ok("spec.resolution", "STATIC (EDS), NONE (ORIGINAL_DST: the application's own destination), DNS (STRICT_DNS) and DNS_ROUND_ROBIN (LOGICAL_DNS); without endpoints, DNS resolves the hosts themselves"),
 	ok("spec.location"),
 	ok("spec.subjectAltNames", "the SANs a DestinationRule's SIMPLE or MUTUAL tls verifies when it lists none"),

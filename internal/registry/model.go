@@ -278,7 +278,7 @@ func fromServiceEntry(se config.ServiceEntry) []*Service {
 			svc.Ports = append(svc.Ports, Port{Name: p.Name, Port: p.Number, Protocol: ProtocolOf(p.Name, p.Protocol, ""), TargetPort: tp})
 		}
 		for _, we := range se.Spec.Endpoints {
-			svc.StaticEndpoints = append(svc.StaticEndpoints, StaticEndpoint{Address: we.Address, Labels: we.Labels, Ports: we.Ports})
+			svc.StaticEndpoints = append(svc.StaticEndpoints, StaticEndpoint{Address: we.Address, Labels: we.Labels, Ports: we.Ports, Weight: we.Weight})
 		}
 		if len(se.Spec.Endpoints) == 0 && (svc.Resolution == DNS || svc.Resolution == DNSRoundRobin) {
 			// As Istio: without endpoints, the host itself is resolved.
@@ -365,6 +365,7 @@ type StaticEndpoint struct {
 	Address string
 	Labels  map[string]string
 	Ports   map[string]uint32
+	Weight  uint32 // load balancing weight; 0 is 1
 }
 
 func (se StaticEndpoint) endpoint(p Port) Endpoint {
@@ -374,5 +375,5 @@ func (se StaticEndpoint) endpoint(p Port) Endpoint {
 	} else if n, err := strconv.Atoi(p.TargetPort); err == nil && n > 0 {
 		port = uint32(n)
 	}
-	return Endpoint{Address: se.Address, Port: port, Labels: se.Labels}
+	return Endpoint{Address: se.Address, Port: port, Labels: se.Labels, Weight: se.Weight}
 }

@@ -140,6 +140,8 @@ type Endpoint struct {
 	Port    uint32
 	Labels  map[string]string
 	Pod     string // pod name; "" for ServiceEntry endpoints
+	// Weight is a ServiceEntry endpoint's load balancing weight; 0 is 1.
+	Weight uint32
 	// Sidecar tells whether a sidecar terminates traffic at this endpoint.
 	Sidecar bool
 }

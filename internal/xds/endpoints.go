@@ -37,8 +37,9 @@ func (g *generator) clusterEndpoints(c *outboundCluster) []registry.Endpoint {
 	return eps
 }
 
-// loadAssignment puts the endpoints in one locality; the locality and each
-// endpoint have weight 1 (gRPC's xDS client needs the locality weight). A
+// loadAssignment puts the endpoints in one locality; the locality has
+// weight 1 (gRPC's xDS client needs it), each endpoint its ServiceEntry
+// weight, else 1. A
 // cluster without endpoints gets no locality.
 func (g *generator) loadAssignment(name, namespace string, eps []registry.Endpoint) *endpoint.ClusterLoadAssignment {
 	cla := &endpoint.ClusterLoadAssignment{ClusterName: name}
@@ -58,7 +59,7 @@ func (g *generator) loadAssignment(name, namespace string, eps []registry.Endpoi
 			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
 				Address: socketAddressOf(ep.Address, ep.Port),
 			}},
-			LoadBalancingWeight: wrapperspb.UInt32(1),
+			LoadBalancingWeight: wrapperspb.UInt32(max(ep.Weight, 1)),
 			Metadata:            md,
 		})
 	}

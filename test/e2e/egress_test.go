@@ -26,6 +26,7 @@ func taggedServer(t *testing.T, tag string) int {
 //     a host that is in no DNS (api.external.test), and subsets pick
 //     endpoints by their labels.
 //   - DNS_ROUND_ROBIN: one logical endpoint.
+//   - Endpoint weights 1 and 3 split requests 25/75.
 //   - DNS with TLS origination (Istio's egress TLS origination task): the
 //     application sends plain HTTP, the sidecar resolves the endpoint and
 //     speaks TLS to it with the DestinationRule's SNI and CA.
@@ -120,6 +121,20 @@ spec:
   trafficPolicy:
     tls: {mode: SIMPLE, caCertificates: %s, sni: api.example.test}
 `, origin.port(), caFile),
+		"weighted.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: weighted
+spec:
+  hosts: [weighted.external.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {name: http, number: 80, protocol: HTTP}
+  endpoints:
+  - {address: localhost, ports: {http: %d}, weight: 1}
+  - {address: localhost, ports: {http: %d}, weight: 3}
+`, pa, pb),
 		// Istio's "Kubernetes Services for Egress Traffic" task.
 		"externalname.yaml": fmt.Sprintf(`apiVersion: v1
 kind: Service
@@ -181,6 +196,23 @@ spec:
 			}
 		})
 	}
+	// Endpoint weights 1 and 3: weighted round robin gives 25% and 75%.
+	t.Run("endpoint weights", func(t *testing.T) {
+		const total = 400
+		counts := map[string]int{}
+		for i := range total {
+			status, _, body, err := get(c, "http://weighted.external.test/", nil)
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("request %d: %d %v", i, status, err)
+			}
+			counts[string(body)]++
+		}
+		share := percent(counts["server-b"], total)
+		t.Logf("weights 1:3 over %d requests: %v (server-b %.1f%%, want 75%% +/- 5)", total, counts, share)
+		if share < 70 || share > 80 {
+			t.Errorf("server-b share %.1f%%, want 75%% +/- 5", share)
+		}
+	})
 	if requests, _, sni := origin.seen(); requests != n || sni["api.example.test"] != n {
 		t.Errorf("origin server: %d requests, SNI %v; want %d with api.example.test", requests, sni, n)
 	}
