@@ -7,7 +7,7 @@ package config
 // sidecarRules: networking.istio.io Sidecar.
 var sidecarRules = []fieldRule{
 	ok("spec.workloadSelector", "selects the pods of its namespace whose labels match; a Sidecar without one applies to its namespace, or to every namespace from the root namespace"),
-	ok("spec.outboundTrafficPolicy", "transparent mode: the pod's virtualOutbound sends destinations no listener takes to PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY)"),
+	ok("spec.outboundTrafficPolicy", "the pod's virtualOutbound sends destinations no listener takes (transparent mode: connections; explicit mode: requests and CONNECTs to ports no service uses) to PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY)"),
 	ok("spec.egress[].hosts", "`namespace/dnsName` (namespace `*`, `.`, `~` or a name; dnsName `*`, a wildcard or a host): the pods it applies to are configured only for the services and VirtualServices these hosts name (the hosts of every egress listener together), plus the services those VirtualServices route or mirror to"),
 }
 
@@ -73,7 +73,7 @@ var configMapRules = []fieldRule{
 // meshConfigRules: the `mesh` key of ConfigMap istio-system/istio, with
 // paths from the document's root (data.mesh.<field>).
 var meshConfigRules = []fieldRule{
-	ok("data.mesh.outboundTrafficPolicy", "the default of every pod a Sidecar does not override; transparent mode only (explicit mode only reaches registered hosts)"),
+	ok("data.mesh.outboundTrafficPolicy", "the default of every pod a Sidecar does not override: where connections (transparent mode) and requests or CONNECTs to ports no service uses (explicit mode) go: PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY)"),
 	ok("data.mesh.accessLogFile", "turns access logs on (every HCM's access_log writes there; /dev/stdout goes to the sidecar's log) unless a Telemetry says otherwise"),
 	ok("data.mesh.accessLogEncoding", "TEXT (default: Istio's format) or JSON"),
 	ok("data.mesh.accessLogFormat", "an Envoy format string (TEXT) or a JSON object of them (JSON); see docs/observability.md for the command operators"),

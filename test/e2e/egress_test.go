@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 )
 
 // taggedServer answers every request with its tag.
@@ -227,5 +230,69 @@ spec:
 		if got := sum(samples, "istio_requests_total", labels); got != want {
 			t.Errorf("istio_requests_total%v = %v, want %v", labels, got, want)
 		}
+	}
+}
+
+// TestExplicitOutboundTrafficPolicy: in explicit mode, a destination on a
+// port no service uses follows the outbound traffic policy, as a captured
+// connection would. Under ALLOW_ANY (Istio's default) plain HTTP and
+// HTTPS (CONNECT) reach servers the mesh does not know, 20 of 20; once the
+// mesh config says REGISTRY_ONLY they are refused (503, BlackHoleCluster
+// has no endpoints), 20 of 20.
+func TestExplicitOutboundTrafficPolicy(t *testing.T) {
+	plain := taggedServer(t, "outside")
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "outside tls") }))
+	t.Cleanup(secure.Close)
+	securePort := secure.Listener.Addr().(*net.TCPAddr).Port
+
+	m := startMesh(t, map[string]string{"echo.yaml": sampleService("echo", "http", 9080, 1)})
+	p, _ := m.state.Pod("halyard-exec")
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy:           http.ProxyURL(&url.URL{Scheme: "http", Host: p.OutboundAddress}),
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		// A CONNECT per request: an open tunnel outlives a config change.
+		DisableKeepAlives: true,
+	}}
+	plainURL, secureURL := fmt.Sprintf("http://localhost:%d/", plain), fmt.Sprintf("https://localhost:%d/", securePort)
+	send := func(u string) (int, string) {
+		status, _, body, err := get(c, u, nil)
+		if err != nil {
+			return 0, err.Error()
+		}
+		return status, string(body)
+	}
+	const n = 20
+	for _, tc := range []struct{ url, want string }{{plainURL, "outside"}, {secureURL, "outside tls"}} {
+		for i := range n {
+			if status, body := send(tc.url); status != http.StatusOK || body != tc.want {
+				t.Fatalf("ALLOW_ANY: %s request %d: %d %q, want 200 %q", tc.url, i, status, body, tc.want)
+			}
+		}
+	}
+
+	m.write("mesh.yaml", `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio
+  namespace: istio-system
+data:
+  mesh: |
+    outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+`)
+	waitFor(t, 15*time.Second, func() bool { status, _ := send(plainURL); return status == http.StatusServiceUnavailable })
+	for _, u := range []string{plainURL, secureURL} {
+		refused := 0
+		for range n {
+			// CONNECT refused: the client reports the proxy's status.
+			if status, body := send(u); status == http.StatusServiceUnavailable || strings.Contains(body, "Service Unavailable") {
+				refused++
+			}
+		}
+		if refused != n {
+			t.Errorf("REGISTRY_ONLY: %s refused %d of %d times", u, refused, n)
+		}
+	}
+	if status, _ := send("http://echo:9080/"); status != http.StatusOK {
+		t.Errorf("REGISTRY_ONLY: a mesh service: %d", status)
 	}
 }

@@ -59,12 +59,16 @@ func TestBookinfoRouting(t *testing.T) {
 		}
 	})
 
-	t.Run("unknown host is 404, unknown port is 404", func(t *testing.T) {
-		for _, u := range []string{"http://nosuchservice:9080/", "http://reviews:9999/"} {
-			status, _, body, err := get(c, u, nil)
-			if err != nil || status != http.StatusNotFound {
-				t.Errorf("%s: status %d (want 404), err %v, body %s", u, status, err, body)
-			}
+	t.Run("unknown host is 404, unknown port is passed through", func(t *testing.T) {
+		status, _, body, err := get(c, "http://nosuchservice:9080/", nil)
+		if err != nil || status != http.StatusNotFound {
+			t.Errorf("unknown host on a mesh port: status %d (want 404), err %v, body %s", status, err, body)
+		}
+		// No listener on 9999: PassthroughCluster (ALLOW_ANY) to
+		// reviews:9999, a name only the mesh knows: a connect failure.
+		status, _, body, err = get(c, "http://reviews:9999/", nil)
+		if err != nil || status != http.StatusServiceUnavailable || !strings.Contains(string(body), "connection failure") {
+			t.Errorf("unknown port: status %d (want 503, connection failure), err %v, body %s", status, err, body)
 		}
 	})
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
+	"github.com/halyard-mesh/halyard/internal/proxy/router"
 )
 
 // serveExplicit handles a request to an explicit-proxy listener: a proxy
@@ -28,7 +29,15 @@ func (b *boundListener) serveExplicit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *boundListener) handOff(w http.ResponseWriter, r *http.Request, port string) {
-	t := b.m.lookupPort(port)
+	st := b.m.state.Load()
+	t := st.byPort[port]
+	if t == nil {
+		// No listener on that port: the explicit listener's own cluster.
+		if f := st.fallback[b.name]; f != nil {
+			b.m.opts.HCM.Serve(w, r, b.name, f)
+			return
+		}
+	}
 	if t == nil || t.HTTP == nil {
 		b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
 		return
@@ -36,10 +45,31 @@ func (b *boundListener) handOff(w http.ResponseWriter, r *http.Request, port str
 	b.m.opts.HCM.Serve(w, r, t.Name, t.HTTP)
 }
 
+// explicitFallback is how an explicit listener serves a plain HTTP request
+// for a port no listener has: its own filter chain's cluster (the one a
+// captured connection to that port would reach, PassthroughCluster or
+// BlackHoleCluster by the outbound traffic policy), behind a route table of
+// one virtual host for every host, with the chain's access logs. nil when
+// the listener has no single-cluster chain.
+func explicitFallback(c *Config) (*hcm.Config, error) {
+	if c.TCP == nil || c.TCP.Cluster == "" {
+		return nil, nil
+	}
+	table, err := router.NewTable(c.Name, []router.VirtualHostConfig{{
+		Name: c.TCP.Cluster, Domains: []string{"*"},
+		Routes: []router.RouteConfig{{Name: c.TCP.Cluster, Match: router.Match{PathKind: router.PathPrefix, Path: "/"}, Action: router.Action{Cluster: c.TCP.Cluster}}},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return &hcm.Config{Routes: table, AccessLogs: c.TCP.AccessLogs, Metrics: c.Metrics}, nil
+}
+
 // serveConnect answers a CONNECT to a port with an HTTP listener with 200
 // and then serves the tunnelled bytes as HTTP/1.1 or h2c with that
 // listener's routing, request by request. A CONNECT to a port with a TCP
-// listener is that listener's connection: see connectTCP.
+// listener is that listener's connection (see connectTCP), and so is one
+// to a port without a listener, for the explicit listener's own tcp_proxy.
 func (b *boundListener) serveConnect(w http.ResponseWriter, r *http.Request) {
 	port := hostPort(r.Host, "")
 	if port == "" {
@@ -48,8 +78,15 @@ func (b *boundListener) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	t := b.m.lookupPort(port)
 	if t == nil {
-		b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
-		return
+		// No listener on that port: the explicit listener's own chain,
+		// as its use_original_dst would do with a captured connection
+		// (PassthroughCluster to the CONNECT target under ALLOW_ANY,
+		// BlackHoleCluster under REGISTRY_ONLY).
+		t = b.m.state.Load().byName[b.name]
+		if t == nil || !t.isTCP() {
+			b.m.reject(w, r, b.name, http.StatusNotFound, hcm.NoRouteFound, "route not found")
+			return
+		}
 	}
 	if r.ProtoMajor != 1 {
 		b.m.reject(w, r, b.name, http.StatusNotImplemented, 0, "CONNECT is supported over HTTP/1.1 only")

@@ -41,12 +41,16 @@ type state struct {
 	byAddr map[netip.AddrPort]*Config
 	// byPortNum is byPort by number, for captured connections.
 	byPortNum map[uint16]*Config
+	// fallback is, by explicit listener name, the HTTP configuration of
+	// requests to ports without a listener (explicit.go).
+	fallback map[string]*hcm.Config
 }
 
 func newState(n int) *state {
 	return &state{
 		byName: make(map[string]*Config, n), byPort: make(map[string]*Config),
 		byAddr: make(map[netip.AddrPort]*Config), byPortNum: make(map[uint16]*Config),
+		fallback: make(map[string]*hcm.Config),
 	}
 }
 
@@ -96,7 +100,15 @@ func (m *Manager) Update(cfgs []Config) error {
 			return fmt.Errorf("listener: duplicate listener name %q", c.Name)
 		}
 		st.byName[c.Name] = c
-		if c.ExplicitProxy || c.HTTP == nil && !c.isTCP() {
+		if c.ExplicitProxy {
+			if f, err := explicitFallback(c); err != nil {
+				return fmt.Errorf("listener %q: %w", c.Name, err)
+			} else if f != nil {
+				st.fallback[c.Name] = f
+			}
+			continue
+		}
+		if c.HTTP == nil && !c.isTCP() {
 			continue
 		}
 		if !c.isWildcard() {

@@ -181,11 +181,21 @@ func TestConnectToTCPListener(t *testing.T) {
 		code   int
 		flags  string
 	}{
-		{"db:5433", 503, "UH"}, {"db:5434", 503, "UO"}, {"db:5435", 503, "NC"}, {"db:5999", 404, "NR"},
+		{"db:5433", 503, "UH"}, {"db:5434", 503, "UO"}, {"db:5435", 503, "NC"},
+		// No listener on 5999: the explicit listener's own tcp_proxy,
+		// PassthroughCluster to db:5999, a name that does not resolve.
+		{"db:5999", 503, "UF"},
 	} {
 		if _, _, code := w.connect(t, tc.target); code != tc.code || w.lastFlags() != tc.flags {
 			t.Errorf("CONNECT %s: %d %s, want %d %s", tc.target, code, w.lastFlags(), tc.code, tc.flags)
 		}
+	}
+	// A port without a listener: the explicit listener's PassthroughCluster.
+	d := tagServer(t, "d")
+	if _, br, code := w.connect(t, d); code != 200 {
+		t.Errorf("CONNECT %s (no listener on its port): %d", d, code)
+	} else if tag, _ := br.ReadString('\n'); tag != "d\n" {
+		t.Errorf("passthrough reached %q", tag)
 	}
 	// A plain HTTP request to a TCP port has no route.
 	req, _ := http.NewRequest("GET", "http://db:5432/", nil)

@@ -355,7 +355,9 @@ func TestIntegration(t *testing.T) {
 			body string
 		}{
 			{"http://unknown:9080/", 404, "route not found"},
-			{"http://reviews:9999/", 404, "route not found"},
+			// No listener on 9999: the explicit listener's own cluster,
+			// PassthroughCluster, to reviews:9999, which does not resolve.
+			{"http://reviews:9999/", 503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"},
 			{"http://ratings:9080/", 503, "no healthy upstream"},
 			{"http://details:9080/", 503, "cluster not found"},
 		} {
@@ -376,7 +378,8 @@ func TestIntegration(t *testing.T) {
 		if resp.Header.Get("X-Backend") != "v2" {
 			t.Errorf("origin-form: %d %v", resp.StatusCode, resp.Header)
 		}
-		// CONNECT to a port without a listener.
+		// CONNECT to a port without a listener: PassthroughCluster to
+		// db:5432, which does not resolve.
 		c, err := net.Dial("tcp", outbound)
 		if err != nil {
 			t.Fatal(err)
@@ -387,8 +390,8 @@ func TestIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cr.StatusCode != 404 {
-			t.Errorf("CONNECT db:5432: %d, want 404", cr.StatusCode)
+		if cr.StatusCode != 503 {
+			t.Errorf("CONNECT db:5432: %d, want 503", cr.StatusCode)
 		}
 	})
 
