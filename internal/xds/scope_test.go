@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 
@@ -49,18 +49,7 @@ func TestScope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for name, r := range s.GetResources(resource.ClusterType) {
-			c := r.(*cluster.Cluster)
-			if !strings.HasPrefix(name, "outbound|") {
-				continue
-			}
-			host := strings.TrimSuffix(strings.Split(c.GetName(), "|")[3], ".svc.cluster.local")
-			if !slices.Contains(got, host) {
-				got = append(got, host)
-			}
-		}
-		slices.Sort(got)
+		got := outboundHosts(s)
 		if !slices.Equal(got, want[p.Name]) {
 			t.Errorf("%s/%s: clusters for %q, want %q", p.Namespace, p.Name, got, want[p.Name])
 		}
@@ -83,6 +72,20 @@ func TestScope(t *testing.T) {
 			t.Errorf("%s: virtual hosts %q, want those of %q", p.Name, vhosts, want[p.Name])
 		}
 	}
+}
+
+// outboundHosts lists, sorted, the hosts a snapshot has outbound clusters
+// for, without the cluster domain's suffix.
+func outboundHosts(s *cachev3.Snapshot) []string {
+	var out []string
+	for name := range s.GetResources(resource.ClusterType) {
+		parts := strings.Split(name, "|")
+		if h := strings.TrimSuffix(parts[len(parts)-1], ".svc.cluster.local"); parts[0] == "outbound" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TestScopeAfterVirtualServiceChange: under a Sidecar with egress hosts a
@@ -143,13 +146,7 @@ func TestScopeMeshDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for name := range s.GetResources(resource.ClusterType) {
-			if parts := strings.Split(name, "|"); parts[0] == "outbound" && !slices.Contains(got, strings.TrimSuffix(parts[3], ".svc.cluster.local")) {
-				got = append(got, strings.TrimSuffix(parts[3], ".svc.cluster.local"))
-			}
-		}
-		slices.Sort(got)
+		got := outboundHosts(s)
 		if !slices.Equal(got, want[p.Name]) {
 			t.Errorf("%s: clusters for %q, want %q", p.Name, got, want[p.Name])
 		}
