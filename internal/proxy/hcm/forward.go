@@ -25,6 +25,21 @@ const (
 	bodyNoHealthy      = "no healthy upstream"
 )
 
+// ConnectFailureBody is Envoy's local reply body when no upstream
+// connection could be had, by the failure's flag (UO, UH, NC; any other is
+// a connection failure). The TCP proxy answers a refused CONNECT with it.
+func ConnectFailureBody(f Flags) string {
+	switch f {
+	case UpstreamOverflow:
+		return bodyOverflow
+	case NoHealthyUpstream:
+		return bodyNoHealthy
+	case NoClusterFound:
+		return "cluster not found"
+	}
+	return bodyConnectFailure
+}
+
 var (
 	errNoHealthyUpstream = errors.New("hcm: no healthy upstream")
 	errPerTryTimeout     = errors.New("hcm: upstream per-try timeout")

@@ -33,7 +33,7 @@ func (b *boundListener) connectTCP(w http.ResponseWriter, r *http.Request, t *Co
 		var err error
 		if up, err = b.m.dialTCP(rt, remoteAddr(r)); err != nil {
 			b.m.logTCP(t, rt, err)
-			b.m.reject(w, r, b.name, http.StatusServiceUnavailable, rt.flags, tcpRejectBody(rt.flags))
+			b.m.reject(w, r, b.name, http.StatusServiceUnavailable, rt.flags, hcm.ConnectFailureBody(rt.flags))
 			return
 		}
 	}
@@ -80,18 +80,6 @@ func (b *boundListener) connectTCP(w http.ResponseWriter, r *http.Request, t *Co
 	if !ok && up != nil {
 		_ = up.Close()
 	}
-}
-
-func tcpRejectBody(f hcm.Flags) string {
-	switch f {
-	case hcm.UpstreamOverflow:
-		return "upstream connect error or disconnect/reset before headers. reset reason: overflow"
-	case hcm.NoHealthyUpstream:
-		return "no healthy upstream"
-	case hcm.NoClusterFound:
-		return "cluster not found"
-	}
-	return "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 }
 
 func remoteAddr(r *http.Request) net.Addr {
