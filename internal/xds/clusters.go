@@ -159,6 +159,7 @@ func buildOutboundCluster(c *outboundCluster) *cluster.Cluster {
 		out.ClusterDiscoveryType = &cluster.Cluster_Type{Type: t}
 		out.DnsRefreshRate = durationpb.New(DNSRefreshRate)
 		out.RespectDnsTtl = true
+		out.DnsLookupFamily = cluster.Cluster_V4_ONLY // pods are IPv4, as Istio's on a single-stack cluster
 	default:
 		out.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_EDS}
 		out.EdsClusterConfig = &cluster.Cluster_EdsClusterConfig{
@@ -174,7 +175,7 @@ func buildOutboundCluster(c *outboundCluster) *cluster.Cluster {
 	if out.GetType() == cluster.Cluster_ORIGINAL_DST {
 		out.LbPolicy = cluster.Cluster_CLUSTER_PROVIDED
 		out.LbConfig = nil
-		out.DnsRefreshRate, out.RespectDnsTtl = nil, false
+		out.DnsRefreshRate, out.RespectDnsTtl, out.DnsLookupFamily = nil, false, cluster.Cluster_AUTO
 	}
 	return out
 }

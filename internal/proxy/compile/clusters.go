@@ -111,6 +111,11 @@ func compileCluster(c *clusterv3.Cluster, sec Secrets) (upstream.Config, error) 
 			cfg.Endpoints = eps
 		}
 	}
+	if cfg.Type == upstream.StrictDNS {
+		if err := dnsSettings(c, &cfg); err != nil {
+			return cfg, err
+		}
+	}
 	if err := upstream.Validate(&cfg); err != nil {
 		return cfg, err
 	}
@@ -143,6 +148,31 @@ func discoveryType(c *clusterv3.Cluster, cfg *upstream.Config) error {
 	default:
 		// Envoy's default discovery type is STATIC.
 		cfg.Type = upstream.Static
+	}
+	return nil
+}
+
+// dnsSettings reads a STRICT_DNS cluster's dns_refresh_rate (Envoy's 5 s
+// when not set) and dns_lookup_family.
+func dnsSettings(c *clusterv3.Cluster, cfg *upstream.Config) error {
+	d, err := duration(c.GetDnsRefreshRate(), upstream.DefaultDNSRefreshRate)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("dns_refresh_rate: must be positive: %v", c.GetDnsRefreshRate())
+	}
+	cfg.DNSRefreshRate = d
+	switch c.GetDnsLookupFamily() {
+	case clusterv3.Cluster_AUTO:
+		cfg.DNSLookupFamily = upstream.Auto
+	case clusterv3.Cluster_V4_ONLY:
+		cfg.DNSLookupFamily = upstream.V4Only
+	case clusterv3.Cluster_V6_ONLY:
+		cfg.DNSLookupFamily = upstream.V6Only
+	case clusterv3.Cluster_V4_PREFERRED:
+		cfg.DNSLookupFamily = upstream.V4Preferred
+	case clusterv3.Cluster_ALL:
+		cfg.DNSLookupFamily = upstream.All
+	default:
+		return fmt.Errorf("dns_lookup_family %v is not supported", c.GetDnsLookupFamily())
 	}
 	return nil
 }

@@ -71,6 +71,10 @@ type Config struct {
 	Protocol       Protocol
 	// Endpoints are the load_assignment endpoints of non-EDS clusters.
 	Endpoints []EndpointConfig
+	// DNSRefreshRate and DNSLookupFamily are a STRICT_DNS cluster's
+	// dns_refresh_rate (0: Envoy's 5 s) and dns_lookup_family (dns.go).
+	DNSRefreshRate  time.Duration
+	DNSLookupFamily DNSLookupFamily
 	// Service is the destination service for telemetry, as compile
 	// encodes the cluster's filter_metadata["istio"].services (package
 	// stats reads it); "" when unknown.
@@ -182,6 +186,8 @@ type Cluster struct {
 	timerGen  uint64 // identifies the current timer
 	removed   bool
 	origDst   *origDstHosts // ORIGINAL_DST clusters only
+	dns       *dnsState     // STRICT_DNS clusters only (dns.go)
+	lookup    LookupFunc
 }
 
 // lbState is the immutable load-balancing view of a cluster.
@@ -230,11 +236,12 @@ type Manager struct {
 	// assignments is the last EDS state by service name; it is kept for
 	// names whose cluster is not (yet) known.
 	assignments map[string][]EndpointConfig
+	lookup      LookupFunc // STRICT_DNS clusters' resolver
 }
 
 // NewManager returns an empty cluster manager.
 func NewManager(log *slog.Logger, opts ...Option) *Manager {
-	m := &Manager{log: log, clock: realClock{}, assignments: make(map[string][]EndpointConfig)}
+	m := &Manager{log: log, clock: realClock{}, assignments: make(map[string][]EndpointConfig), lookup: systemLookup}
 	for _, o := range opts {
 		o(m)
 	}
@@ -312,7 +319,7 @@ func (m *Manager) UpdateClusters(cfgs []Config) error {
 }
 
 func (m *Manager) newCluster(name string) *Cluster {
-	c := &Cluster{name: name, log: m.log, clock: m.clock, byAddr: make(map[string]*Host)}
+	c := &Cluster{name: name, log: m.log, clock: m.clock, byAddr: make(map[string]*Host), lookup: m.lookup}
 	c.admission.init()
 	return c
 }
@@ -388,7 +395,7 @@ func (c *Cluster) update(cfg *Config, eps []EndpointConfig) {
 	if c.outlierUpdateLocked(prev, cfg) {
 		force = true
 	}
-	c.setHostsLocked(eps, force)
+	c.setHostsLocked(c.dnsEndpointsLocked(cfg, eps), force)
 }
 
 // close stops the cluster's timers and closes its idle connections.
@@ -396,6 +403,7 @@ func (c *Cluster) close() {
 	c.mu.Lock()
 	c.removed = true
 	c.stopTimerLocked()
+	c.stopDNSLocked()
 	c.mu.Unlock()
 	if p := c.pools.Load(); p != nil {
 		p.close(true)
