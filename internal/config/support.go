@@ -252,6 +252,7 @@ var serviceEntryRules = []fieldRule{
 	ok("spec.endpoints[].address", "an IP address with resolution STATIC; an IP address or a host name with DNS and DNS_ROUND_ROBIN"),
 	ok("spec.endpoints[].ports"), ok("spec.endpoints[].labels"),
 	ok("spec.endpoints[].weight", "the endpoint's load balancing weight (1 when not set)"),
+	ok("spec.workloadSelector", "the pods of the entry's namespace with those labels are its endpoints (at each port's targetPort, else its number), whatever the resolution but NONE"),
 	ok("spec.resolution", "STATIC (EDS), NONE (ORIGINAL_DST: the application's own destination), DNS (STRICT_DNS) and DNS_ROUND_ROBIN (LOGICAL_DNS); without endpoints, DNS resolves the hosts themselves"),
 	ok("spec.location"),
 	ok("spec.subjectAltNames", "the SANs a DestinationRule's SIMPLE or MUTUAL tls verifies when it lists none"),

@@ -280,7 +280,14 @@ func fromServiceEntry(se config.ServiceEntry) []*Service {
 		for _, we := range se.Spec.Endpoints {
 			svc.StaticEndpoints = append(svc.StaticEndpoints, StaticEndpoint{Address: we.Address, Labels: we.Labels, Ports: we.Ports, Weight: we.Weight})
 		}
-		if len(se.Spec.Endpoints) == 0 && (svc.Resolution == DNS || svc.Resolution == DNSRoundRobin) {
+		if sel := se.Spec.WorkloadSelector; sel != nil && svc.Resolution != Passthrough {
+			// As Istio: the pods of the entry's namespace with those
+			// labels are its endpoints, at the ports' targetPort.
+			svc.Selector, svc.Resolution = maps.Clone(sel.Labels), Listed
+			if svc.Selector == nil {
+				svc.Selector = map[string]string{}
+			}
+		} else if len(se.Spec.Endpoints) == 0 && (svc.Resolution == DNS || svc.Resolution == DNSRoundRobin) {
 			// As Istio: without endpoints, the host itself is resolved.
 			svc.StaticEndpoints = []StaticEndpoint{{Address: host}}
 		}

@@ -213,3 +213,38 @@ spec:
 		t.Errorf("endpoints: %+v, want httpbin.org:80 (the Service's port; targetPort does not apply)", got)
 	}
 }
+
+// TestServiceEntryWorkloadSelector: the entry's endpoints are the pods of
+// its namespace that its selector picks, at the port's targetPort.
+func TestServiceEntryWorkloadSelector(t *testing.T) {
+	cfg, diags := config.Parse("r.yaml", []byte(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: db
+spec:
+  hosts: [db.internal.test]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - {number: 5432, name: tcp, protocol: TCP, targetPort: 6432}
+  workloadSelector:
+    labels: {app: db}
+`))
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	port := func(addr string) []PodPort { return []PodPort{{ContainerPort: 6432, AppAddress: addr}} }
+	pods := []Pod{
+		{Name: "db-0", Namespace: "default", Labels: map[string]string{"app": "db"}, Ready: true, Ports: port("127.0.0.1:4001")},
+		{Name: "web-0", Namespace: "default", Labels: map[string]string{"app": "web"}, Ready: true, Ports: port("127.0.0.1:4002")},
+		{Name: "db-0", Namespace: "other", Labels: map[string]string{"app": "db"}, Ready: true, Ports: port("127.0.0.1:4003")},
+	}
+	m, _ := Build(cfg, pods, "")
+	eps := m.Endpoints("db.internal.test", 5432)
+	if len(eps) != 1 || eps[0].Pod != "db-0" || eps[0].Port != 4001 {
+		t.Errorf("endpoints: %+v, want default/db-0's app address", eps)
+	}
+	if svc := m.Service("db.internal.test"); svc == nil || svc.Kubernetes || svc.Resolution != Listed {
+		t.Errorf("service: %+v", svc)
+	}
+}

@@ -296,3 +296,50 @@ data:
 		t.Errorf("REGISTRY_ONLY: a mesh service: %d", status)
 	}
 }
+
+// TestServiceEntryWorkloadSelector: a MESH_INTERNAL ServiceEntry whose
+// workloadSelector picks the echo pods has them as endpoints (reached
+// through their sidecars), at its port's targetPort: 40 requests reach
+// both pods, counted under the entry's host.
+func TestServiceEntryWorkloadSelector(t *testing.T) {
+	m := startMesh(t, map[string]string{
+		"echo.yaml": sampleService("echo", "http", 9080, 2),
+		"se.yaml": `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: echo-internal
+spec:
+  hosts: [echo.internal.test]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - {name: http, number: 80, protocol: HTTP, targetPort: 9080}
+  workloadSelector:
+    labels: {app: echo}
+`,
+	})
+	c := m.client("halyard-exec")
+	instances := map[string]int{}
+	const n = 40
+	for i := range n {
+		status, _, body, err := get(c, "http://echo.internal.test/", nil)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("request %d: %d %v %s", i, status, err, body)
+		}
+		var r reply
+		mustJSON(t, body, &r)
+		if r.Service != "echo" {
+			t.Fatalf("request %d reached %q", i, r.Service)
+		}
+		instances[r.Instance]++
+	}
+	t.Logf("echo.internal.test over %d requests: %v", n, instances)
+	if len(instances) != 2 {
+		t.Errorf("requests reached %d echo pods, want both: %v", len(instances), instances)
+	}
+	p, _ := m.state.Pod("halyard-exec")
+	labels := map[string]string{"reporter": "source", "destination_service": "echo.internal.test", "response_code": "200"}
+	if got := sum(scrape(t, p.AdminAddress), "istio_requests_total", labels); got != n {
+		t.Errorf("istio_requests_total%v = %v, want %d", labels, got, n)
+	}
+}
