@@ -8,6 +8,7 @@ package config
 var sidecarRules = []fieldRule{
 	ok("spec.workloadSelector", "selects the pods of its namespace whose labels match; a Sidecar without one applies to its namespace, or to every namespace from the root namespace"),
 	ok("spec.outboundTrafficPolicy", "the pod's virtualOutbound sends destinations no listener takes (transparent mode: connections; explicit mode: requests and CONNECTs to ports no service uses) to PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY)"),
+	ok("spec.inboundConnectionPool", "the connection pool (circuit breakers, timeouts) of the pods' inbound clusters, over their services' DestinationRules'"),
 	ok("spec.egress[].hosts", "`namespace/dnsName` (namespace `*`, `.`, `~` or a name; dnsName `*`, a wildcard or a host): the pods it applies to are configured only for the services and VirtualServices these hosts name (the hosts of every egress listener together), plus the services those VirtualServices route or mirror to"),
 }
 

@@ -181,15 +181,23 @@ func buildOutboundCluster(c *outboundCluster) *cluster.Cluster {
 }
 
 // inboundSettings returns the protocol of a pod port and the connection
-// pool that applies to its inbound cluster: like Istio, the top-level (or
-// port-level) connection pool of the DestinationRule for the first service
-// (by hostname) whose target port it is, so that a server accepts the
-// load its clients were allowed. A port no service targets is Unsupported,
-// which is routed as HTTP.
+// pool that applies to its inbound cluster: like Istio, the
+// inboundConnectionPool of the Sidecar that applies to the pod, else the
+// top-level (or port-level) connection pool of the DestinationRule for the
+// first service (by hostname) whose target port it is, so that a server
+// accepts the load its clients were allowed. A port no service targets is
+// Unsupported, which is routed as HTTP.
 func (g *generator) inboundSettings(pp registry.PodPort) (registry.Protocol, *networking.ConnectionPoolSettings) {
+	var sidecarPool *networking.ConnectionPoolSettings
+	if sc := g.sidecarFor(); sc != nil { // transparent.go
+		sidecarPool = sc.Spec.GetInboundConnectionPool()
+	}
 	for _, svc := range g.model.ServicesOf(g.pod) {
 		for _, p := range svc.Ports {
 			if tp, ok := registry.TargetPort(g.pod, p); ok && tp.ContainerPort == pp.ContainerPort {
+				if sidecarPool != nil {
+					return p.Protocol, sidecarPool
+				}
 				var pool *networking.ConnectionPoolSettings
 				if dr := g.destinationRuleFor(svc); dr != nil {
 					pool = effectivePolicy(dr.policy, nil, p.Port).GetConnectionPool()
@@ -198,7 +206,7 @@ func (g *generator) inboundSettings(pp registry.PodPort) (registry.Protocol, *ne
 			}
 		}
 	}
-	return registry.Unsupported, nil
+	return registry.Unsupported, sidecarPool
 }
 
 func inboundCluster(pp registry.PodPort, proto registry.Protocol, pool *networking.ConnectionPoolSettings) (*cluster.Cluster, error) {

@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	meshconfig "istio.io/api/mesh/v1alpha1"
+	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/halyard-mesh/halyard/internal/config"
 	"github.com/halyard-mesh/halyard/internal/registry"
@@ -160,5 +162,34 @@ func TestScopeMeshDefaults(t *testing.T) {
 	g = newGenerator(&Input{Model: model, VirtualServices: snap.VirtualServices, Mesh: mesh}, &model.Pods[0], nil)
 	if vs := g.virtualServiceFor("api.partner.com"); vs != nil {
 		t.Errorf("billing: VirtualService for api.partner.com: %s, want none (exported to ops only)", vs.Name)
+	}
+}
+
+// TestSidecarInboundConnectionPool: a Sidecar's inboundConnectionPool is
+// the connection pool of the pods' inbound clusters, over the
+// DestinationRule's.
+func TestSidecarInboundConnectionPool(t *testing.T) {
+	in, pod, _ := loadCase(t, "testdata/connection-pool-outlier")
+	inboundMax := func() uint32 {
+		res, err := Generate(in, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res[resource.ClusterType] {
+			if c := r.(*clusterv3.Cluster); c.GetName() == "inbound|8080||" {
+				return c.GetCircuitBreakers().GetThresholds()[0].GetMaxConnections().GetValue()
+			}
+		}
+		t.Fatal("no inbound|8080|| cluster")
+		return 0
+	}
+	fromDR := inboundMax()
+	in.Sidecars = append(in.Sidecars, config.Sidecar{Meta: config.Meta{Name: "payments", Namespace: "default"},
+		Spec: &networking.Sidecar{
+			WorkloadSelector:      &networking.WorkloadSelector{Labels: map[string]string{"app": "payments"}},
+			InboundConnectionPool: &networking.ConnectionPoolSettings{Tcp: &networking.ConnectionPoolSettings_TCPSettings{MaxConnections: 7}},
+		}})
+	if got := inboundMax(); got != 7 || fromDR == 7 {
+		t.Errorf("inbound max_connections %d (from the DestinationRule: %d), want the Sidecar's 7", got, fromDR)
 	}
 }
