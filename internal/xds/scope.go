@@ -25,7 +25,8 @@ type egressHost struct {
 }
 
 // egressHosts returns the egress hosts of the Sidecar that applies to the
-// proxy, "." resolved to the Sidecar's namespace; nil when there is no such
+// proxy, "." resolved to the proxy's namespace (the Sidecar's own, or any
+// namespace for the root namespace's default); nil when there is no such
 // Sidecar or it lists no egress (the whole mesh is in scope).
 func (g *generator) egressHosts() []egressHost {
 	sc := g.sidecarFor() // transparent.go
@@ -40,7 +41,7 @@ func (g *generator) egressHosts() []egressHost {
 				ns, host = "*", h
 			}
 			if ns == "." {
-				ns = sc.Namespace
+				ns = g.pod.Namespace
 			}
 			out = append(out, egressHost{ns: ns, host: host})
 		}

@@ -193,3 +193,38 @@ func TestSidecarInboundConnectionPool(t *testing.T) {
 		t.Errorf("inbound max_connections %d (from the DestinationRule: %d), want the Sidecar's 7", got, fromDR)
 	}
 }
+
+// TestRootSidecarDot: in the root namespace's default Sidecar, "./*" is
+// each workload's own namespace, as in Istio's example of a mesh-wide
+// default.
+func TestRootSidecarDot(t *testing.T) {
+	snap := loadConfig(t, "testdata/scope.yaml")
+	var sidecars []config.Sidecar
+	for _, sc := range snap.Sidecars {
+		if sc.Namespace != "shop" {
+			sidecars = append(sidecars, sc)
+		}
+	}
+	sidecars = append(sidecars, config.Sidecar{Meta: config.Meta{Name: "default", Namespace: DefaultRootNamespace},
+		Spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{{Hosts: []string{"./*"}}}}})
+	pods := []registry.Pod{
+		{Name: "web-0", Namespace: "shop", ProxyID: "web", OutboundAddress: "127.0.0.1:15001"},
+		{Name: "pay-0", Namespace: "billing", ProxyID: "pay", OutboundAddress: "127.0.0.1:15001"},
+	}
+	model, _ := registry.Build(snap, pods, "")
+	b := NewBuilder(&Input{Model: model, VirtualServices: snap.VirtualServices, Sidecars: sidecars})
+	want := map[string][]string{
+		"web-0": {"cart.shop", "metrics.ops", "web.shop"}, // metrics: cart's VirtualService
+		"pay-0": {"bank.example.com", "ledger.billing", "pay.billing"},
+	}
+	for i := range model.Pods {
+		p := &model.Pods[i]
+		s, err := b.Snapshot(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := outboundHosts(s); !slices.Equal(got, want[p.Name]) {
+			t.Errorf("%s: clusters for %q, want %q", p.Name, got, want[p.Name])
+		}
+	}
+}
