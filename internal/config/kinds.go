@@ -96,6 +96,12 @@ var kinds = []*kindInfo{
 			s.ServiceEntries = append(s.ServiceEntries, ServiceEntry{Meta: m, Spec: obj.(*networking.ServiceEntry)})
 		}},
 
+	{group: groupNetworking, kind: "WorkloadEntry", versions: networkingVersions,
+		newSpec:  func() proto.Message { return &networking.WorkloadEntry{} },
+		validate: func(c *docCtx, obj any) { validateWorkloadEntry(c, obj.(*networking.WorkloadEntry)) },
+		apply: func(s *Snapshot, m Meta, obj any) {
+			s.WorkloadEntries = append(s.WorkloadEntries, WorkloadEntry{Meta: m, Spec: obj.(*networking.WorkloadEntry)})
+		}},
 	{group: groupNetworking, kind: "Sidecar", versions: networkingVersions,
 		newSpec:  func() proto.Message { return &networking.Sidecar{} },
 		validate: func(c *docCtx, obj any) { validateSidecar(c, obj.(*networking.Sidecar)) },
@@ -129,8 +135,6 @@ var kinds = []*kindInfo{
 	// Validated, listed in Snapshot.NotApplied, not acted on yet.
 	{group: groupNetworking, kind: "Gateway", versions: networkingVersions,
 		newSpec: func() proto.Message { return &networking.Gateway{} }},
-	{group: groupNetworking, kind: "WorkloadEntry", versions: networkingVersions,
-		newSpec: func() proto.Message { return &networking.WorkloadEntry{} }},
 	{group: groupNetworking, kind: "WorkloadGroup", versions: networkingVersions,
 		newSpec: func() proto.Message { return &networking.WorkloadGroup{} }},
 	{group: groupNetworking, kind: "EnvoyFilter", versions: []string{"v1alpha3"},

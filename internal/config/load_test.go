@@ -255,11 +255,11 @@ func TestNotAppliedKinds(t *testing.T) {
 	runDiagCases(t, []diagCase{
 		{name: "valid kinds are listed and warned", in: `
 apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
+kind: WorkloadGroup
 metadata:
   name: vm-1
   namespace: bookinfo
-spec: {address: 10.0.0.1}
+spec: {template: {ports: {http: 80}}}
 ---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -281,7 +281,7 @@ spec:
   metrics:
   - reportingInterval: 5s
 `, want: []string{
-			`t.yaml:1: warning: WorkloadEntry/bookinfo/vm-1: WorkloadEntry is not yet applied: it is validated, then ignored`,
+			`t.yaml:1: warning: WorkloadGroup/bookinfo/vm-1: WorkloadGroup is not yet applied: it is validated, then ignored`,
 			`t.yaml:8: warning: Gateway/default/ingress: Gateway is not yet applied: it is validated, then ignored`,
 			`t.yaml:26: warning: Telemetry/istio-system/mesh-default: spec.metrics[0].reportingInterval: field not yet supported; ignored`,
 		}},
@@ -314,14 +314,14 @@ spec:
 	})
 	snap, _ := Parse("t.yaml", []byte(`
 apiVersion: networking.istio.io/v1beta1
-kind: WorkloadEntry
+kind: WorkloadGroup
 metadata:
   name: default
   namespace: bookinfo
 spec:
-  address: 10.0.0.1
+  template: {ports: {http: 80}}
 `))
-	want := []Meta{{APIVersion: "networking.istio.io/v1beta1", Kind: "WorkloadEntry", Name: "default", Namespace: "bookinfo",
+	want := []Meta{{APIVersion: "networking.istio.io/v1beta1", Kind: "WorkloadGroup", Name: "default", Namespace: "bookinfo",
 		Source: Source{File: "t.yaml", Line: 2}}}
 	if snap == nil || len(snap.NotApplied) != 1 || snap.NotApplied[0].Ref() != want[0].Ref() || snap.NotApplied[0].Source != want[0].Source {
 		t.Errorf("NotApplied = %+v, want %+v", snap, want)

@@ -75,6 +75,7 @@ var kindRules = []struct {
 	{"VirtualService", virtualServiceRules},
 	{"DestinationRule", destinationRuleRules},
 	{"ServiceEntry", serviceEntryRules},
+	{"WorkloadEntry", workloadEntryRules},
 	{"Sidecar", sidecarRules},
 	{"Telemetry", telemetryRules},
 	{"PeerAuthentication", peerAuthenticationRules},
@@ -257,6 +258,12 @@ var serviceEntryRules = []fieldRule{
 	ok("spec.location"),
 	ok("spec.subjectAltNames", "the SANs a DestinationRule's SIMPLE or MUTUAL tls verifies when it lists none"),
 	ok("spec.exportTo", `"*", ".", "~" and namespace names, as in Istio: proxies of other namespaces get no listener, route or cluster for the entry's hosts`),
+}
+
+var workloadEntryRules = []fieldRule{
+	ok("spec.address", "an IP address: a workload outside the mesh's pods (no sidecar), an endpoint of the Services and ServiceEntries of its namespace whose selector matches its labels"),
+	ok("spec.ports", "the port by the selecting service port's name, else that port's targetPort (a number) or number"),
+	ok("spec.labels"), ok("spec.weight", "its load balancing weight (1 when not set)"),
 }
 
 func concat(lists ...[]fieldRule) []fieldRule {

@@ -57,6 +57,7 @@ type (
 	VirtualService  = Object[*networking.VirtualService]
 	DestinationRule = Object[*networking.DestinationRule]
 	ServiceEntry    = Object[*networking.ServiceEntry]
+	WorkloadEntry   = Object[*networking.WorkloadEntry]
 	Sidecar         = Object[*networking.Sidecar]
 	Telemetry       = Object[*telemetry.Telemetry]
 
@@ -75,6 +76,7 @@ type Snapshot struct {
 	VirtualServices  []VirtualService
 	DestinationRules []DestinationRule
 	ServiceEntries   []ServiceEntry
+	WorkloadEntries  []WorkloadEntry
 	Sidecars         []Sidecar
 	Telemetries      []Telemetry
 

@@ -163,3 +163,18 @@ func validateEndpointPorts(c *docCtx, p string, ep *networking.WorkloadEntry, po
 	}
 	checkLabels(c, p+".labels", ep.Labels)
 }
+
+// validateWorkloadEntry checks what Halyard acts on: an IP address, port
+// numbers and labels.
+func validateWorkloadEntry(c *docCtx, we *networking.WorkloadEntry) {
+	switch {
+	case we.Address == "":
+		c.errorf("spec.address", "missing required field")
+	case !isIP(we.Address):
+		c.errorf("spec.address", "%q is not an IP address (host names and unix sockets are not supported)", we.Address)
+	}
+	for _, name := range sortedKeys(we.Ports) {
+		checkPortNumber(c, "spec.ports["+name+"]", int64(we.Ports[name]))
+	}
+	checkLabels(c, "spec.labels", we.Labels)
+}

@@ -73,6 +73,13 @@ func Build(cfg *config.Snapshot, pods []Pod, domainSuffix string) (*Model, []str
 		}
 	}
 
+	// WorkloadEntries are endpoints, as pods are, of the services of their
+	// namespace whose selector matches their labels.
+	workloadEntries := map[string][]StaticEndpoint{}
+	for _, we := range cfg.WorkloadEntries {
+		workloadEntries[we.Namespace] = append(workloadEntries[we.Namespace],
+			StaticEndpoint{Address: we.Spec.Address, Labels: we.Spec.Labels, Ports: we.Spec.Ports, Weight: we.Spec.Weight})
+	}
 	m.servicesOf = make([][]*Service, len(m.Pods))
 	candidates := indexPods(m.Pods)
 	for _, svc := range m.Services {
@@ -92,6 +99,11 @@ func Build(cfg *config.Snapshot, pods []Pod, domainSuffix string) (*Model, []str
 					m.endpoints[key] = append(m.endpoints[key], se.endpoint(port))
 				}
 				continue
+			}
+			for _, we := range workloadEntries[svc.Namespace] {
+				if len(svc.Selector) > 0 && selects(svc.Selector, we.Labels) {
+					m.endpoints[key] = append(m.endpoints[key], we.endpoint(port))
+				}
 			}
 			for _, i := range selected {
 				pod := &m.Pods[i]

@@ -248,3 +248,52 @@ spec:
 		t.Errorf("service: %+v", svc)
 	}
 }
+
+// TestWorkloadEntries: a WorkloadEntry is an endpoint of the services of
+// its namespace whose selector matches its labels, at its port for the
+// service port's name, else the targetPort; a Service without a selector
+// selects none.
+func TestWorkloadEntries(t *testing.T) {
+	cfg, diags := config.Parse("r.yaml", []byte(`apiVersion: v1
+kind: Service
+metadata: {name: legacy}
+spec:
+  selector: {app: legacy}
+  ports: [{name: http, port: 80, targetPort: 8080}, {name: admin, port: 9090}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: manual}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1}
+spec:
+  address: 10.0.0.5
+  labels: {app: legacy}
+  ports: {admin: 19090}
+  weight: 3
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-2, namespace: other}
+spec:
+  address: 10.0.0.6
+  labels: {app: legacy}
+`))
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	m, _ := Build(cfg, nil, "")
+	if got := m.Endpoints("legacy.default.svc.cluster.local", 80); len(got) != 1 || got[0].Address != "10.0.0.5" || got[0].Port != 8080 || got[0].Weight != 3 {
+		t.Errorf("http endpoints: %+v, want 10.0.0.5:8080 weight 3", got)
+	}
+	if got := m.Endpoints("legacy.default.svc.cluster.local", 9090); len(got) != 1 || got[0].Port != 19090 {
+		t.Errorf("admin endpoints: %+v, want the entry's port 19090", got)
+	}
+	if got := m.Endpoints("manual.default.svc.cluster.local", 80); len(got) != 0 {
+		t.Errorf("a Service without a selector: %+v", got)
+	}
+}

@@ -343,3 +343,40 @@ spec:
 		t.Errorf("istio_requests_total%v = %v, want %d", labels, got, n)
 	}
 }
+
+// TestWorkloadEntry: a process outside the mesh's pods, declared as a
+// WorkloadEntry, is an endpoint of the Service whose selector matches its
+// labels, next to the Service's pods: requests to the Service reach both.
+func TestWorkloadEntry(t *testing.T) {
+	vm := taggedServer(t, "vm")
+	m := startMesh(t, map[string]string{
+		"echo.yaml": sampleService("echo", "http", 9080, 1),
+		"we.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: vm-1
+spec:
+  address: 127.0.0.1
+  labels: {app: echo}
+  ports: {http: %d}
+`, vm),
+	})
+	c := m.client("halyard-exec")
+	counts := map[string]int{}
+	const n = 40
+	for i := range n {
+		status, _, body, err := get(c, "http://echo:9080/", nil)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("request %d: %d %v %s", i, status, err, body)
+		}
+		if string(body) == "vm" {
+			counts["vm"]++
+		} else {
+			counts["pod"]++
+		}
+	}
+	t.Logf("echo over %d requests: %v", n, counts)
+	if counts["vm"] != n/2 || counts["pod"] != n/2 {
+		t.Errorf("round robin over the pod and the WorkloadEntry: %v, want %d each", counts, n/2)
+	}
+}
