@@ -227,7 +227,8 @@ func (st *reqState) roundTrip(req *http.Request) (*http.Response, error) {
 			areq = areq.WithContext(actx)
 		}
 		h.Active.Add(1)
-		res, err := st.cluster.RoundTrip(areq)
+		res, direct, err := st.cluster.Exchange(areq)
+		st.direct = st.direct && direct
 		fired := timer != nil && !timer.Stop()
 		info.UpstreamPrincipal = ""
 		if err == nil {

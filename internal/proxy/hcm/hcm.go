@@ -162,7 +162,32 @@ func NewServer(opts Options) *Server {
 
 // Serve handles one request received on the named listener.
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, listener string, cfg *Config) {
-	st := &reqState{s: s, cfg: cfg, r: r, genID: cfg.GenerateRequestID}
+	st := reqStates.Get().(*reqState)
+	st.s, st.cfg, st.r, st.genID, st.direct = s, cfg, r, cfg.GenerateRequestID, true
+	s.serve(st, w, listener)
+	// Not reached when serve panics (an aborted response): st is then
+	// left to the garbage collector.
+	st.recycle()
+}
+
+// reqStates recycles the state of requests whose every upstream attempt
+// went over an HTTP/1.1 pool on the request's goroutine (see
+// upstream.Cluster.Exchange), so that nothing can refer to it after Serve:
+// a request's state is the largest allocation of its path, and what the
+// garbage collector's cycles are paced by.
+var reqStates = sync.Pool{New: func() any { return new(reqState) }}
+
+// recycle puts st back in reqStates when nothing can refer to it.
+func (st *reqState) recycle() {
+	if !st.direct {
+		return
+	}
+	*st = reqState{}
+	reqStates.Put(st)
+}
+
+func (s *Server) serve(st *reqState, w http.ResponseWriter, listener string) {
+	r, cfg := st.r, st.cfg
 	st.cw.w = w
 	st.w = &st.cw
 	info := &st.info

@@ -64,8 +64,9 @@ type reqState struct {
 	attemptDone  context.CancelCauseFunc
 	failure      router.Failure
 	noHost       bool
-	// mirrorCancels end the mirrors a while after the request.
-	mirrorCancels []context.CancelFunc
+	// direct is cleared when an attempt went through a transport that may
+	// still refer to the request after Serve (see recycle).
+	direct bool
 }
 
 // formatContext is the context of %COMMAND% header values.

@@ -211,11 +211,22 @@ func (p *poolConn) Close() error {
 // its connection is sent with "Connection: close", so the connection ends
 // with its response.
 func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, _, err := c.Exchange(req)
+	return res, err
+}
+
+// Exchange is RoundTrip that also reports whether req went over the
+// cluster's own HTTP/1.1 pool, on the caller's goroutine: nothing then
+// refers to req once the response's body is closed, where http.Transport's
+// connection goroutines may still use a request after its round trip
+// returned.
+func (c *Cluster) Exchange(req *http.Request) (res *http.Response, direct bool, err error) {
 	p := c.connPools()
 	cfg := c.cfg.Load()
 	n := cfg.Pool.MaxRequestsPerConnection
 	if p.h1 != nil && n == 0 && h1Eligible(req) {
-		return p.h1.roundTrip(req)
+		res, err = p.h1.roundTrip(req)
+		return res, true, err
 	}
 	if n > 0 && cfg.Protocol == HTTP1 {
 		out := req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
@@ -227,7 +238,8 @@ func (c *Cluster) RoundTrip(req *http.Request) (*http.Response, error) {
 		}))
 		req = out
 	}
-	return p.t.RoundTrip(req)
+	res, err = p.t.RoundTrip(req)
+	return res, false, err
 }
 
 var _ http.RoundTripper = (*Cluster)(nil)
