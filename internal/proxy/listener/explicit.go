@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/h1server"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 	"github.com/halyard-mesh/halyard/internal/proxy/router"
 )
@@ -111,16 +112,20 @@ func (b *boundListener) serveConnect(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	tl.push(newTunnelConn(conn, brw.Reader, port))
+	tl.ServeConn(newTunnelConn(conn, brw.Reader, port))
 }
 
-// tunnelListener returns the in-memory listener of this listener's CONNECT
-// tunnels, starting its server on first use; nil once draining.
-func (b *boundListener) tunnelListener() *connListener {
+// tunnelListener returns the server of this listener's CONNECT tunnels and
+// captured connections, starting it on first use; nil once draining. Like
+// a listener's own, it is an h1server in front of a net/http server.
+func (b *boundListener) tunnelListener() *h1server.Server {
 	b.tunnelOnce.Do(func() {
-		b.tunnels = newConnListener(b.ln.Addr())
-		b.tunnelSrv = b.m.newHTTPServer(http.HandlerFunc(b.serveTunnelled), tunnelConnContext)
-		b.m.wg.Go(func() { _ = b.tunnelSrv.Serve(b.tunnels) })
+		h := http.HandlerFunc(b.serveTunnelled)
+		fallback := newConnListener(b.ln.Addr())
+		b.tunnelSrv = b.m.newHTTPServer(h, tunnelConnContext)
+		b.tunnels = b.m.newH1Server(h, fallback.push)
+		b.tunnels.ConnContext = tunnelConnContext
+		b.m.wg.Go(func() { _ = b.tunnelSrv.Serve(fallback) })
 	})
 	return b.tunnels
 }
@@ -148,6 +153,9 @@ func (b *boundListener) serveTunnelled(w http.ResponseWriter, r *http.Request) {
 type tunnelConnKey struct{}
 
 func tunnelConnContext(ctx context.Context, c net.Conn) context.Context {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = nc.NetConn() // handed over by h1server
+	}
 	if tc, ok := c.(*tunnelConn); ok {
 		ctx = hcm.WithConnSecurity(context.WithValue(ctx, tunnelConnKey{}, tc), tc)
 		if tc.dst.IsValid() {

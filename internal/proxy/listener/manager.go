@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/halyard-mesh/halyard/internal/proxy/h1server"
 	"github.com/halyard-mesh/halyard/internal/proxy/hcm"
 )
 
@@ -274,11 +275,12 @@ type boundListener struct {
 	cfg  atomic.Pointer[Config]
 	ln   net.Listener
 
-	srv *http.Server // modeHTTP
+	srv  *http.Server     // modeHTTP: what fast hands over
+	fast *h1server.Server // modeHTTP
 
 	tunnelOnce sync.Once
-	tunnels    *connListener // CONNECT tunnels of an explicit proxy
-	tunnelSrv  *http.Server
+	tunnels    *h1server.Server // CONNECT tunnels, captured connections
+	tunnelSrv  *http.Server     // what tunnels hands over
 
 	// conns are the connections proxied as TCP: a tcp_proxy listener's,
 	// or an explicit proxy's CONNECT tunnels to TCP ports.
@@ -296,13 +298,32 @@ func (b *boundListener) start() {
 		b.m.wg.Go(b.serveOriginalDst)
 		return
 	}
-	b.srv = b.m.newHTTPServer(http.HandlerFunc(b.serveHTTP), connSecurity)
+	// HTTP/1.1 requests are served by h1server, which hands what it
+	// does not serve (HTTP/2, upgrades, CONNECT, ...) to net/http.
+	h := http.HandlerFunc(b.serveHTTP)
+	b.srv = b.m.newHTTPServer(h, connSecurity)
+	fallback := newConnListener(b.ln.Addr())
+	b.fast = b.m.newH1Server(h, fallback.push)
 	ln := b.ln
 	if b.cfg.Load().Inbound {
 		// Inbound listeners may get DownstreamTLS with any update.
 		ln = &mtlsListener{Listener: b.ln, b: b}
 	}
-	b.m.wg.Go(func() { _ = b.srv.Serve(ln) })
+	b.m.wg.Go(func() { _ = b.srv.Serve(fallback) })
+	b.m.wg.Go(func() { _ = b.fast.Serve(ln) })
+}
+
+// newH1Server is newHTTPServer's HTTP/1.1 front (see h1server).
+func (m *Manager) newH1Server(h http.Handler, fallback func(net.Conn)) *h1server.Server {
+	return &h1server.Server{
+		Handler:           h,
+		Fallback:          fallback,
+		BaseContext:       func() context.Context { return m.ctx },
+		ConnContext:       connSecurity,
+		ReadHeaderTimeout: time.Minute,
+		IdleTimeout:       10 * time.Minute,
+		Log:               m.opts.Log,
+	}
 }
 
 func (m *Manager) newHTTPServer(h http.Handler, connCtx func(context.Context, net.Conn) context.Context) *http.Server {
@@ -344,6 +365,13 @@ func (b *boundListener) drain(timeout time.Duration) {
 	_ = b.ln.Close()
 	var wg sync.WaitGroup
 	wg.Go(func() { b.drainConns(ctx) })
+	if b.fast != nil {
+		wg.Go(func() {
+			if err := b.fast.Shutdown(ctx); err != nil {
+				_ = b.fast.Close()
+			}
+		})
+	}
 	if b.srv != nil {
 		wg.Go(func() {
 			if err := b.srv.Shutdown(ctx); err != nil {
@@ -352,6 +380,13 @@ func (b *boundListener) drain(timeout time.Duration) {
 		})
 	}
 	b.tunnelOnce.Do(func() {}) // no tunnel server may start after this
+	if b.tunnels != nil {
+		wg.Go(func() {
+			if err := b.tunnels.Shutdown(ctx); err != nil {
+				_ = b.tunnels.Close()
+			}
+		})
+	}
 	if b.tunnelSrv != nil {
 		wg.Go(func() {
 			if err := b.tunnelSrv.Shutdown(ctx); err != nil {

@@ -149,6 +149,9 @@ func tlsServerName(c net.Conn) string {
 // connSecurity is the HTTP servers' ConnContext: requests see their
 // connection's mutual TLS.
 func connSecurity(ctx context.Context, c net.Conn) context.Context {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = nc.NetConn() // handed over by h1server
+	}
 	if mc, ok := c.(*mtlsConn); ok {
 		return hcm.WithConnSecurity(ctx, mc)
 	}

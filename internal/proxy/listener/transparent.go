@@ -66,7 +66,7 @@ func (b *boundListener) dispatch(c net.Conn) bool {
 	}
 	tc := newTunnelConn(c, br, "")
 	tc.listener, tc.peer, tc.sni, tc.dst = t.Name, peer, tlsServerName(c), dst
-	tl.push(tc)
+	tl.ServeConn(tc)
 	return true
 }
 
